@@ -1,0 +1,153 @@
+"""The application factory every service uses: lifespan (database, relay, consumers), health, metrics, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaClient
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.bus.consumer import EventConsumer, Subscription
+from services.bus.outbox import OutboxRelay
+from services.db import Database
+from services.errors import install_problem_handlers
+from services.observability import RequestContextMiddleware, configure_logging
+from services.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+SubscriptionFactory = Callable[[ServiceSettings], Sequence[Subscription]]
+
+
+class Runtime:
+    """What a running service holds: database, relay, consumers, background tasks."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.db = Database(
+            settings.database_url,
+            service=settings.service_name,
+            pool_size=settings.db_pool_size,
+            echo=settings.db_echo,
+        )
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[EventConsumer] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def topic(self, name: str) -> str:
+        return f"{self.settings.topic_prefix}.{name}"
+
+    async def start(self, subscriptions: Sequence[Subscription]) -> None:
+        s = self.settings
+        if s.relay_enabled:
+            self.relay = OutboxRelay(
+                self.db,
+                service=s.service_name,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                batch_size=s.relay_batch_size,
+                poll_interval=s.relay_poll_interval,
+                lease_seconds=s.relay_lease_seconds,
+            )
+            self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if s.consumers_enabled:
+            for sub in subscriptions:
+                consumer = EventConsumer(
+                    self.db,
+                    sub,
+                    bootstrap_servers=s.kafka_bootstrap_servers,
+                    max_attempts=s.consumer_max_attempts,
+                    retry_backoff=s.consumer_retry_backoff,
+                )
+                self.consumers.append(consumer)
+                self.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{sub.name}"))
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+        for consumer in self.consumers:
+            await consumer.stop()
+        if self.tasks:
+            done, pending = await asyncio.wait(self.tasks, timeout=15)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.db.dispose()
+
+    async def kafka_ready(self, timeout: float = 3.0) -> bool:
+        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=2000)
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return False
+        finally:
+            await client.close()
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    version: str = "0.1.0",
+    routers: Sequence[APIRouter] = (),
+    subscriptions: SubscriptionFactory | None = None,
+    on_startup: Callable[[Runtime], Any] | None = None,
+    description: str = "",
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        app.state.db = runtime.db
+        app.state.settings = settings
+        if on_startup is not None:
+            result = on_startup(runtime)
+            if asyncio.iscoroutine(result):
+                await result
+        await runtime.start(subscriptions(settings) if subscriptions else ())
+        log.info("service_started", version=version)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("service_stopped")
+
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service_name}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: database and Kafka reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(runtime.db.ping(), 3.0)
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = f"error: {type(exc).__name__}"
+        checks["kafka"] = "ok" if await runtime.kafka_ready() else "unreachable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

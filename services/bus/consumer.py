@@ -1,0 +1,284 @@
+"""Consumer runner: Kafka consumer group → handler in a database transaction → inbox → offset commit.
+
+For each record, in partition order:
+1. decode the CloudEvents envelope and its typed payload; a malformed event or an unknown type is poison and goes
+   to the group's dead-letter topic at once (no retry can fix it);
+2. a type this consumer has no handler for is skipped;
+3. otherwise one transaction inserts (consumer, event id) into the inbox and runs the handler; a duplicate event id
+   means the effect already happened, so the handler is not called again;
+4. offsets are committed after the database commits, only for partitions still assigned.
+
+A failing handler is retried `max_attempts` times with backoff, then the event goes to the dead-letter topic with
+the error in its headers, and the partition keeps flowing. Failures of the infrastructure (database unreachable)
+are not the event's fault: those are retried without limit, so an outage delays effects and never dead-letters them.
+
+Rebalances: aiokafka rebalances in a background task while records are being handled; the rebalance listener waits
+for the batch in hand to finish and commit before the partitions are given up, and a commit that still fails
+(CommitFailedError after a rebalance, a known aiokafka behaviour) is logged and dropped: the next owner re-reads
+from the last committed offset and the inbox makes the repeat harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import Counter
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.bus.kafka import close_quietly, header, new_producer
+from services.bus.tables import inbox
+from services.db import Database
+from services.events import CloudEvent, EventPayload, EventRegistry, InvalidEvent, UnknownEventType, registry
+from services.observability import REQUEST_ID_HEADER, bind_request_id
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
+
+CONSUMED = Counter("consumer_events_total", "Events handled by consumers", ["consumer", "outcome"])
+
+
+@dataclass
+class Subscription:
+    """What one consumer group reads and how it handles each event type (by payload model)."""
+
+    name: str
+    topics: list[str]
+    handlers: dict[type[EventPayload], Handler]
+    #: Called after an event's transaction committed and before its offset is committed (metrics, tests).
+    on_committed: Callable[[CloudEvent], None] | None = None
+    dead_letter_topic: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Stopped(Exception):
+    """Raised out of a retry loop when the consumer is asked to stop; the record's offset is not committed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors of the infrastructure rather than of the event: retry without limit."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (ConnectionError, OSError, TimeoutError))
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: EventConsumer) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Wait until the batch being handled is done and committed before giving partitions away.
+        async with self.runner.batch_lock:
+            pass
+        if revoked:
+            log.info("partitions_revoked", consumer=self.runner.sub.name, count=len(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions_assigned", consumer=self.runner.sub.name, count=len(assigned))
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        db: Database,
+        sub: Subscription,
+        *,
+        bootstrap_servers: str,
+        max_attempts: int = 5,
+        retry_backoff: float = 0.2,
+        events: EventRegistry = registry,
+        max_records: int = 500,
+    ) -> None:
+        self.db = db
+        self.sub = sub
+        self.bootstrap_servers = bootstrap_servers
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.events = events
+        self.max_records = max_records
+        self.batch_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq_producer: Any = None
+        self._handlers = {model.event_type: handler for model, handler in sub.handlers.items()}
+        self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        self.running = False
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                group_id=self.sub.name,
+                client_id=self.sub.name,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+                max_poll_records=self.max_records,
+            )
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                log.warning("consumer_start_failed", consumer=self.sub.name, error=repr(exc), retry_in=backoff)
+                await close_quietly(consumer)
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.5
+            consumer.subscribe(self.sub.topics, listener=_Listener(self))
+            self._consumer = consumer
+            self.running = True
+            try:
+                await self._poll_loop(consumer)
+            except _Stopped:
+                pass
+            finally:
+                self.running = False
+                self._consumer = None
+                await close_quietly(consumer, timeout=10)
+                if self._dlq_producer is not None:
+                    await close_quietly(self._dlq_producer)
+                    self._dlq_producer = None
+
+    async def _poll_loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+            if not batches:
+                continue
+            async with self.batch_lock:
+                for tp, records in batches.items():
+                    if self._stopping.is_set():
+                        return
+                    last = None
+                    for record in records:
+                        if tp not in consumer.assignment():
+                            break  # revoked while we worked; the new owner starts from the committed offset
+                        await self._handle_record(record)
+                        last = record
+                    if last is not None:
+                        await self._commit(consumer, tp, last.offset + 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        if tp not in consumer.assignment():
+            return
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+        except KafkaError as exc:
+            # The effects are in the database with their inbox rows; whoever reads these records again skips them.
+            log.warning("offset_commit_failed", consumer=self.sub.name, partition=str(tp), error=repr(exc))
+
+    async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        request_id = header(record.headers, REQUEST_ID_HEADER)
+        bind_request_id(request_id)
+        try:
+            envelope, payload = self.events.decode(record.value or b"")
+        except (InvalidEvent, UnknownEventType) as exc:
+            CONSUMED.labels(self.sub.name, "dead_letter").inc()
+            await self._dead_letter(record, exc, attempts=0)
+            return
+        handler = self._handlers.get(envelope.type)
+        if handler is None:
+            CONSUMED.labels(self.sub.name, "skipped").inc()
+            return
+        attempts = 0
+        delay = self.retry_backoff
+        while True:
+            try:
+                applied = await self._apply(envelope, payload, handler)
+                CONSUMED.labels(self.sub.name, "applied" if applied else "duplicate").inc()
+                if self.sub.on_committed is not None:
+                    self.sub.on_committed(envelope)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if is_transient(exc):
+                    log.warning("consumer_transient_error", consumer=self.sub.name, error=repr(exc), retry_in=delay)
+                    await self._pause(delay)
+                    delay = min(delay * 2, 5.0)
+                    if self._stopping.is_set():
+                        raise _Stopped from exc
+                    continue
+                attempts += 1
+                if attempts >= self.max_attempts:
+                    CONSUMED.labels(self.sub.name, "dead_letter").inc()
+                    log.error(
+                        "consumer_event_failed",
+                        consumer=self.sub.name,
+                        event_id=envelope.id,
+                        type=envelope.type,
+                        error=repr(exc),
+                    )
+                    await self._dead_letter(record, exc, attempts=attempts)
+                    return
+                await self._pause(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _apply(self, envelope: CloudEvent, payload: EventPayload, handler: Handler) -> bool:
+        async with self.db.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                self._insert(inbox)
+                .values(consumer=self.sub.name, event_id=envelope.id)
+                .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                return False
+            await handler(session, envelope, payload)
+        return True
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *, attempts: int) -> None:
+        """Publish the original record with the error to the dead-letter topic; wait until Kafka has it."""
+        topic = self.sub.dead_letter_topic
+        if topic is None:
+            raise RuntimeError(f"consumer {self.sub.name} has no dead-letter topic") from exc
+        error_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
+        headers = list(record.headers or ()) + [
+            ("dlq_error", error_text.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ("dlq_consumer", self.sub.name.encode()),
+        ]
+        delay = 0.5
+        while True:
+            try:
+                if self._dlq_producer is None:
+                    producer = new_producer(self.bootstrap_servers, client_id=f"{self.sub.name}-dlq")
+                    await producer.start()
+                    self._dlq_producer = producer
+                await self._dlq_producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+                log.warning("event_dead_lettered", consumer=self.sub.name, topic=topic, error=error_text[:200])
+                return
+            except KafkaError as kafka_exc:
+                log.warning("dead_letter_publish_failed", error=repr(kafka_exc), retry_in=delay)
+                if self._dlq_producer is not None:
+                    await close_quietly(self._dlq_producer)
+                    self._dlq_producer = None
+                if self._stopping.is_set():
+                    raise _Stopped from kafka_exc
+                await self._pause(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+

@@ -1,0 +1,282 @@
+"""Transactional outbox: events are rows written with the state change; a relay publishes them to Kafka.
+
+Writing: `enqueue(session, event, topic=..., key=...)` inside the command's transaction. Nothing reaches Kafka
+unless that transaction commits.
+
+Publishing: one `OutboxRelay` per service process runs in the background; a lease row makes sure only one of the
+service's replicas publishes at a time. It reads rows in id order, sends them with an idempotent producer (which
+keeps order within a partition, hence per key), waits for every acknowledgement and only then deletes the rows.
+A crash between the acknowledgement and the delete re-sends those rows: delivery is at least once and consumers
+drop duplicates by event id (the inbox).
+
+Wake-up: a commit that wrote outbox rows wakes the relay of the same process at once (SQLAlchemy `after_commit`);
+on PostgreSQL the transaction also sends `NOTIFY`, which wakes the relay of whichever replica holds the lease.
+Otherwise the relay polls every `poll_interval` seconds.
+
+After a send fails (broker down, or the known case of an idempotent aiokafka producer left with a stale sequence
+after a broker outage: OutOfOrderSequenceNumber / UnknownProducerId), the relay throws the producer away and
+starts a fresh one (a new producer id), then re-sends from the first unacknowledged row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy import delete, event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from services.bus.kafka import close_quietly, event_headers, new_producer
+from services.bus.tables import outbox, relay_lease
+from services.db import Database
+from services.events import CloudEvent
+from services.observability import current_request_id
+
+log = structlog.get_logger(__name__)
+
+RELAY_PUBLISHED = Counter("outbox_published_total", "Events published by the outbox relay", ["service"])
+RELAY_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts of the relay", ["service"])
+RELAY_LEADER = Gauge("outbox_relay_leader", "1 while this process holds the relay lease", ["service"])
+
+_DIRTY = "motcua_outbox_dirty"
+_wakers: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
+
+
+def notify_channel(service: str) -> str:
+    return "outbox_" + "".join(c if c.isalnum() else "_" for c in service)
+
+
+async def enqueue(session: AsyncSession, event_: CloudEvent, *, topic: str, key: str | None = None) -> None:
+    """Add `event_` to the outbox in the session's transaction. `key` defaults to the event's subject."""
+    request_id = event_.requestid or current_request_id()
+    await session.execute(
+        insert(outbox).values(
+            event_id=event_.id,
+            topic=topic,
+            key=key if key is not None else event_.subject,
+            value=event_.to_json(),
+            headers=[[k, v.decode()] for k, v in event_headers(event_.type, request_id)],
+        )
+    )
+    info = session.sync_session.info
+    if not info.get(_DIRTY):
+        info[_DIRTY] = True
+        bind = session.get_bind()
+        if bind.dialect.name == "postgresql":
+            # NOTIFY is transactional: it is delivered when (and only if) this transaction commits.
+            service = info.get("motcua_service")
+            if service:
+                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(service)})
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    if session.info.pop(_DIRTY, False):
+        for relay in list(_wakers):
+            relay.wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rollback(session: Session) -> None:
+    session.info.pop(_DIRTY, None)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        service: str,
+        bootstrap_servers: str,
+        batch_size: int = 1000,
+        poll_interval: float = 0.5,
+        lease_seconds: float = 10.0,
+        producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+    ) -> None:
+        self.db = db
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._producer_factory = producer_factory or (
+            lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay")
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: Any = None
+        self.is_leader = False
+        self.connected = False
+        _wakers.add(self)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        try:
+            await self._listen()
+            while not self._stopping.is_set():
+                try:
+                    if not await self._hold_lease():
+                        await self._sleep(self.lease_seconds / 3)
+                        continue
+                    sent = await self.publish_batch()
+                    backoff = 0.2
+                    if sent < self.batch_size:
+                        await self._sleep(self.poll_interval)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the relay must outlive broker and database outages
+                    RELAY_FAILURES.labels(self.service).inc()
+                    log.warning("outbox_relay_error", error=repr(exc), retry_in=backoff)
+                    await self._reset_producer()
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._release()
+
+    async def publish_batch(self) -> int:
+        """Publish up to `batch_size` rows; return how many were sent and deleted."""
+        async with self.db.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value, outbox.c.headers)
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+        if not rows:
+            return 0
+        producer = await self._ensure_producer()
+        futures = []
+        for row in rows:
+            futures.append(
+                await producer.send(
+                    row.topic,
+                    value=row.value,
+                    key=row.key.encode() if row.key is not None else None,
+                    headers=[(k, v.encode()) for k, v in row.headers],
+                )
+            )
+        await asyncio.gather(*futures)
+        ids = [row.id for row in rows]
+        async with self.db.sessionmaker() as session, session.begin():
+            await session.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+        RELAY_PUBLISHED.labels(self.service).inc(len(ids))
+        return len(ids)
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                await close_quietly(producer)
+                raise
+            self._producer = producer
+            self.connected = True
+        return self._producer
+
+    async def _reset_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        self.connected = False
+        if producer is not None:
+            await close_quietly(producer)
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _hold_lease(self) -> bool:
+        """Take or renew the service's relay lease; True while this relay is the one publisher."""
+        now = time.time()
+        async with self.db.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                update(relay_lease)
+                .where(relay_lease.c.name == self.service)
+                .where((relay_lease.c.holder == self.holder) | (relay_lease.c.expires_at < now))
+                .values(holder=self.holder, expires_at=now + self.lease_seconds)
+            )
+            won = result.rowcount == 1  # type: ignore[attr-defined]
+            if not won:
+                exists = await session.scalar(
+                    select(relay_lease.c.name).where(relay_lease.c.name == self.service)
+                )
+                if exists is None:
+                    try:
+                        async with session.begin_nested():
+                            await session.execute(
+                                insert(relay_lease).values(
+                                    name=self.service, holder=self.holder, expires_at=now + self.lease_seconds
+                                )
+                            )
+                        won = True
+                    except IntegrityError:
+                        won = False
+        if won != self.is_leader:
+            log.info("outbox_relay_lease", leader=won, holder=self.holder)
+            if not won:
+                await self._reset_producer()
+        self.is_leader = won
+        RELAY_LEADER.labels(self.service).set(1 if won else 0)
+        return won
+
+    async def _release(self) -> None:
+        _wakers.discard(self)
+        await self._reset_producer()
+        if self._listener is not None:
+            conn, channel = self._listener
+            try:
+                await conn.remove_listener(channel, self._on_notify)
+                await conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if self.is_leader:
+            try:
+                async with self.db.sessionmaker() as session, session.begin():
+                    await session.execute(
+                        update(relay_lease)
+                        .where(relay_lease.c.name == self.service, relay_lease.c.holder == self.holder)
+                        .values(expires_at=0.0)
+                    )
+            except Exception:  # noqa: BLE001 - the lease simply expires if the database is gone
+                pass
+        RELAY_LEADER.labels(self.service).set(0)
+
+    async def _listen(self) -> None:
+        """On PostgreSQL, LISTEN for commits of other replicas (a plain asyncpg connection)."""
+        if self.db.dialect != "postgresql":
+            return
+        try:
+            import asyncpg
+
+            url = self.db.engine.url.set(drivername="postgresql")
+            conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+            channel = notify_channel(self.service)
+            await conn.add_listener(channel, self._on_notify)
+            self._listener = (conn, channel)
+        except Exception as exc:  # noqa: BLE001 - polling still works without it
+            log.warning("outbox_listen_failed", error=repr(exc))
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()

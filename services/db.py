@@ -1,0 +1,129 @@
+"""Async SQLAlchemy for SQLite (the embedded default) and PostgreSQL (production).
+
+Each service has its own database and its own declarative base (`create_base`), which also carries the kernel's
+outbox, inbox and relay-lease tables so that Alembic creates them in every service database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def create_base() -> type[DeclarativeBase]:
+    """A fresh declarative base for one service, with the kernel tables in its metadata."""
+    from services.bus.tables import copy_bus_tables
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    copy_bus_tables(metadata)
+
+    class Base(DeclarativeBase):
+        pass
+
+    Base.metadata = metadata
+    Base.registry.metadata = metadata
+    return Base
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    if is_sqlite(url):
+        return _sqlite_engine(url, echo=echo)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # One connection per checkout: SQLite connections are cheap and this avoids sharing one across tasks.
+    engine = create_async_engine(url, echo=echo, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit transactions are off).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: two transactions that read then write cannot deadlock on the
+        # lock upgrade, and a busy database makes the second one wait (busy_timeout) instead of failing.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """The engine and session factory of one service."""
+
+    def __init__(self, url: str, *, service: str = "", pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.service = service
+        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, info={"motcua_service": service}
+        )
+        self.dialect = self.engine.dialect.name
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def create_all(self, metadata: MetaData) -> None:
+        """For tests and tools; services use their Alembic migrations."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and one transaction per request: committed when the endpoint returns, rolled back on error.
+
+    Endpoints and services never commit; with `scope="function"` the commit happens before the response is sent,
+    so a failed commit becomes an error response instead of a lost write.
+    """
+    db: Database = request.app.state.db
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

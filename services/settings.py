@@ -1,0 +1,63 @@
+"""Settings shared by every service (pydantic-settings).
+
+Each service subclasses `ServiceSettings` with its own env prefix (``CATALOGUE_``, ``INTAKE_`` …). Values that all
+services usually share (the Kafka bootstrap servers, the topic prefix) may also be given once with the ``MOTCUA_``
+prefix; a service-prefixed variable wins over the shared one.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SHARED_ENV_PREFIX = "MOTCUA_"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=SHARED_ENV_PREFIX, extra="ignore")
+
+    #: Name used in logs, metrics, the CloudEvents `source` and the relay lease.
+    service_name: ClassVar[str] = "service"
+
+    database_url: str = "sqlite+aiosqlite:///var/service.db"
+    db_pool_size: int = 10
+    db_echo: bool = False
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = 1
+    #: Every topic name starts with this, so that several deployments (or test runs) can share a broker.
+    topic_prefix: str = "motcua"
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    relay_enabled: bool = True
+    relay_batch_size: int = 1000
+    #: Upper bound on how long a committed event waits when no wake-up reaches the relay (other replicas on SQLite).
+    relay_poll_interval: float = 0.5
+    relay_lease_seconds: float = 10.0
+
+    consumers_enabled: bool = True
+    consumer_max_attempts: int = 5
+    consumer_retry_backoff: float = 0.2
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("env_prefix") != SHARED_ENV_PREFIX:
+            sources.append(EnvSettingsSource(settings_cls, env_prefix=SHARED_ENV_PREFIX))
+        sources += [dotenv_settings, file_secret_settings]
+        return tuple(sources)
