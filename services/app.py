@@ -73,7 +73,7 @@ class Runtime:
         for consumer in self.consumers:
             await consumer.stop()
         if self.tasks:
-            done, pending = await asyncio.wait(self.tasks, timeout=15)
+            _, pending = await asyncio.wait(self.tasks, timeout=15)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -84,7 +84,7 @@ class Runtime:
         try:
             await asyncio.wait_for(client.bootstrap(), timeout)
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return False
         finally:
             await client.close()
@@ -137,7 +137,7 @@ def create_app(
         try:
             await asyncio.wait_for(runtime.db.ping(), 3.0)
             checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         checks["kafka"] = "ok" if await runtime.kafka_ready() else "unreachable"
         ready = all(v == "ok" for v in checks.values())

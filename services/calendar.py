@@ -11,7 +11,7 @@ deadline falls at the end of office hours of a working day. All business dates a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ def _to_date_set(values: Iterable[date], name: str) -> frozenset[date]:
     for value in result:
         # datetime is a subclass of date but never equals one, so it would silently never match.
         if isinstance(value, datetime) or not isinstance(value, date):
-            raise ValueError(f"{name} must contain dates, got {value!r}")
+            raise TypeError(f"{name} must contain dates, got {value!r}")
     return result
 
 
@@ -128,7 +128,7 @@ class WorkingCalendar:
     def _year(self, year: int) -> _YearData:
         data = self._years.get(year)
         if data is None:
-            vn = holidays.Vietnam(years=year)
+            vn = holidays.country_holidays("VN", years=year)
             data = _YearData(
                 holidays=frozenset(d for d in vn if d.year == year),
                 # Weekend days worked in exchange for a substituted day off (e.g. Sat 26 Apr 2025 for Fri 2 May).
@@ -255,7 +255,7 @@ class WorkingCalendar:
 
 def _as_date(d: date) -> date:
     if isinstance(d, datetime):
-        raise ValueError(f"a date is required, got datetime {d!r}; use the local date explicitly")
+        raise TypeError(f"a date is required, got datetime {d!r}; use the local date explicitly")
     return d
 
 

@@ -31,7 +31,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import Counter
-
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -208,7 +207,7 @@ class EventConsumer:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:
                 if is_transient(exc):
                     log.warning("consumer_transient_error", consumer=self.sub.name, error=repr(exc), retry_in=delay)
                     await self._pause(delay)
@@ -249,7 +248,8 @@ class EventConsumer:
         if topic is None:
             raise RuntimeError(f"consumer {self.sub.name} has no dead-letter topic") from exc
         error_text = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:2000]
-        headers = list(record.headers or ()) + [
+        headers = [
+            *(record.headers or ()),
             ("dlq_error", error_text.encode()),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),

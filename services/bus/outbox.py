@@ -72,12 +72,14 @@ async def enqueue(session: AsyncSession, event_: CloudEvent, *, topic: str, key:
     info = session.sync_session.info
     if not info.get(_DIRTY):
         info[_DIRTY] = True
-        bind = session.get_bind()
-        if bind.dialect.name == "postgresql":
-            # NOTIFY is transactional: it is delivered when (and only if) this transaction commits.
-            service = info.get("motcua_service")
-            if service:
-                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(service)})
+        service = info.get("motcua_service")
+        if service and session.get_bind().dialect.name == "postgresql" and not _leader_here(service):
+            # Another replica publishes: tell it. NOTIFY is transactional, delivered only if this commits.
+            await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(service)})
+
+
+def _leader_here(service: str) -> bool:
+    return any(relay.is_leader and relay.service == service for relay in list(_wakers))
 
 
 @event.listens_for(Session, "after_commit")
@@ -143,7 +145,7 @@ class OutboxRelay:
                         await self._sleep(self.poll_interval)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - the relay must outlive broker and database outages
+                except Exception as exc:
                     RELAY_FAILURES.labels(self.service).inc()
                     log.warning("outbox_relay_error", error=repr(exc), retry_in=backoff)
                     await self._reset_producer()
@@ -217,7 +219,7 @@ class OutboxRelay:
                 .where((relay_lease.c.holder == self.holder) | (relay_lease.c.expires_at < now))
                 .values(holder=self.holder, expires_at=now + self.lease_seconds)
             )
-            won = result.rowcount == 1  # type: ignore[attr-defined]
+            won: bool = result.rowcount == 1  # type: ignore[attr-defined]
             if not won:
                 exists = await session.scalar(
                     select(relay_lease.c.name).where(relay_lease.c.name == self.service)
@@ -249,7 +251,7 @@ class OutboxRelay:
             try:
                 await conn.remove_listener(channel, self._on_notify)
                 await conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         if self.is_leader:
             try:
@@ -259,7 +261,7 @@ class OutboxRelay:
                         .where(relay_lease.c.name == self.service, relay_lease.c.holder == self.holder)
                         .values(expires_at=0.0)
                     )
-            except Exception:  # noqa: BLE001 - the lease simply expires if the database is gone
+            except Exception:
                 pass
         RELAY_LEADER.labels(self.service).set(0)
 
@@ -275,7 +277,7 @@ class OutboxRelay:
             channel = notify_channel(self.service)
             await conn.add_listener(channel, self._on_notify)
             self._listener = (conn, channel)
-        except Exception as exc:  # noqa: BLE001 - polling still works without it
+        except Exception as exc:
             log.warning("outbox_listen_failed", error=repr(exc))
 
     def _on_notify(self, *_: Any) -> None:

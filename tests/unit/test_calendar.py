@@ -7,14 +7,12 @@ changes the data fails loudly here instead of silently moving deadlines.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import holidays
 import pytest
 
 from services.calendar import VN_TZ, CalendarRules, WorkingCalendar, default_rules_vn
-
-UTC = timezone.utc
 
 
 def vn(y: int, m: int, d: int, hh: int = 17, mm: int = 0) -> datetime:
@@ -35,30 +33,30 @@ def cal() -> WorkingCalendar:
     return WorkingCalendar(CalendarRules())
 
 
-# --- what python-holidays 0.109 provides (facts verified by listing holidays.Vietnam(years=...)) -----------------
+# --- what python-holidays 0.109 provides (facts verified by listing holidays.country_holidays("VN", years=...))
 
 
 def test_python_holidays_tet_2025_and_2026() -> None:
-    h25 = holidays.Vietnam(years=2025)
+    h25 = holidays.country_holidays("VN", years=2025)
     # Tết 2025: Lunar New Year is Wed 29 Jan; 4th day Sat 1 Feb is compensated on Mon 27 Jan.
     assert sorted(d for d in h25 if date(2025, 1, 2) <= d <= date(2025, 2, 28)) == [
         date(2025, 1, 27), date(2025, 1, 28), date(2025, 1, 29), date(2025, 1, 30), date(2025, 1, 31),
         date(2025, 2, 1),
     ]  # fmt: skip
-    h26 = holidays.Vietnam(years=2026)
+    h26 = holidays.country_holidays("VN", years=2026)
     # Tết 2026: Lunar New Year is Tue 17 Feb; Mon 16 – Fri 20 Feb are holidays.
     assert sorted(d for d in h26 if d.month == 2) == [date(2026, 2, d) for d in range(16, 21)]
 
 
 def test_python_holidays_2025_swap_is_included() -> None:
-    h25 = holidays.Vietnam(years=2025)
+    h25 = holidays.country_holidays("VN", years=2025)
     assert date(2025, 5, 2) in h25  # Fri 2 May 2025 off ...
     assert date(2025, 4, 26) in h25.weekend_workdays  # ... in exchange for Sat 26 Apr 2025
 
 
 def test_python_holidays_lacks_new_year_2026_swap() -> None:
     # The reason default_rules_vn() exists: python-holidays 0.109 has only Thu 1 Jan 2026.
-    h26 = holidays.Vietnam(years=2026)
+    h26 = holidays.country_holidays("VN", years=2026)
     assert date(2026, 1, 2) not in h26
     assert date(2026, 1, 10) not in h26.weekend_workdays
 
@@ -116,7 +114,8 @@ def test_extra_days_override_with_precedence() -> None:
 
 
 def test_is_working_day_rejects_datetime(cal: WorkingCalendar) -> None:
-    with pytest.raises(ValueError):
+    # A datetime's .date() may be the UTC date; callers must pass the local business date.
+    with pytest.raises(TypeError):
         cal.is_working_day(vn(2025, 3, 12))
 
 
@@ -224,9 +223,7 @@ def test_add_working_days(cal: WorkingCalendar, received: datetime, n: int, due:
         (vn(2026, 2, 18, 9, 0), vn(2026, 2, 23)),  # during Tết 2026 → Mon 23 Feb
     ],
 )
-def test_add_working_days_zero_is_within_the_start_day(
-    cal: WorkingCalendar, received: datetime, due: datetime
-) -> None:
+def test_add_working_days_zero_is_within_the_start_day(cal: WorkingCalendar, received: datetime, due: datetime) -> None:
     assert_due(cal.add_working_days(received, 0), due)
 
 
@@ -347,9 +344,9 @@ def test_default_rules_keep_python_holidays_facts() -> None:
 def test_default_rules_do_not_repeat_python_holidays() -> None:
     rules = default_rules_vn()
     for d in rules.extra_days_off:
-        assert d not in holidays.Vietnam(years=d.year)
+        assert d not in holidays.country_holidays("VN", years=d.year)
     for d in rules.extra_working_days:
-        assert d not in holidays.Vietnam(years=d.year).weekend_workdays
+        assert d not in holidays.country_holidays("VN", years=d.year).weekend_workdays
 
 
 # --- validation --------------------------------------------------------------------------------------------------
@@ -371,12 +368,16 @@ def test_day_in_both_sets_is_a_configuration_error() -> None:
         {"office_hours": ((time(7, 0), time(12, 0)), (time(11, 0), time(17, 0)))},
         {"weekend_days": frozenset(range(7))},
         {"weekend_days": frozenset({7})},
-        {"extra_days_off": frozenset({datetime(2025, 3, 12, tzinfo=VN_TZ)})},
     ],
 )
 def test_invalid_rules(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         CalendarRules(**kwargs)  # type: ignore[arg-type]
+
+
+def test_rules_reject_datetimes_in_day_sets() -> None:
+    with pytest.raises(TypeError):
+        CalendarRules(extra_days_off=frozenset({datetime(2025, 3, 12, tzinfo=VN_TZ)}))
 
 
 def test_rules_are_frozen() -> None:

@@ -1,0 +1,57 @@
+# motcua — `make run` starts the whole system with embedded defaults; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test lint bench migrate topics kafka-up kafka-down kafka-fetch lock clean help
+
+help:
+	@echo "make run | test | lint | bench | migrate | kafka-up | kafka-down | lock | clean"
+
+$(BIN)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	touch $@
+
+venv: $(BIN)/.installed
+
+kafka-fetch:
+	deploy/kafka/kafka.sh fetch
+
+## Whole system on this machine: Kafka (KRaft) on 9092, SQLite files in var/, services on 8101-8105, gateway on 8000.
+run: $(BIN)/.installed
+	deploy/run.sh
+
+## The whole suite. Starts its own broker on 39092/39093; also runs on PostgreSQL when TEST_DATABASE_URL is set.
+test: $(BIN)/.installed kafka-fetch
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy services
+
+## Benchmarks; figures go to bench/RESULTS.md by hand with the machine and date.
+bench: $(BIN)/.installed kafka-fetch
+	$(BIN)/python -m bench.relay
+
+migrate: $(BIN)/.installed
+	deploy/migrate.sh
+
+topics: $(BIN)/.installed
+	$(BIN)/python -m services.topics
+
+kafka-up:
+	deploy/kafka/kafka.sh start var/kafka 9092 9093
+
+kafka-down:
+	deploy/kafka/kafka.sh stop var/kafka
+
+## Maintainers: re-resolve Python and Kafka pins after editing requirements.in or deploy/kafka/pom.xml.
+lock:
+	$(BIN)/pip install --quiet uv && $(BIN)/uv pip compile requirements.in -o requirements.lock --generate-hashes --python-version 3.11
+	deploy/kafka/kafka.sh lock
+
+clean:
+	rm -rf var

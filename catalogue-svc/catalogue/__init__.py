@@ -1,0 +1,1 @@
+"""catalogue-svc: procedure catalogue, administrative units and the working-day calendar."""

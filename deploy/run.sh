@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make run`: Kafka, topics, migrations, then every service and the gateway under honcho. Ctrl-C stops it all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export MOTCUA_KAFKA_BOOTSTRAP_SERVERS="${MOTCUA_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
+export MOTCUA_LOG_JSON="${MOTCUA_LOG_JSON:-false}"
+
+deploy/kafka/kafka.sh start var/kafka 9092 9093
+trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT
+
+python -m services.topics
+deploy/migrate.sh
+honcho start -f Procfile

@@ -1,0 +1,1 @@
+"""gateway: the single entry for the portal, the desks and the wallet."""

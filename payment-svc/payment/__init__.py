@@ -1,0 +1,1 @@
+"""payment-svc: fees by VietQR and wallet webhooks."""

@@ -1,0 +1,6 @@
+from routing.models import Base
+from routing.settings import Settings
+
+from services import migrations
+
+migrations.run(Base.metadata, Settings().database_url)

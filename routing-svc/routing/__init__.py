@@ -1,0 +1,1 @@
+"""routing-svc: processing and inter-level routing with working-day SLAs."""

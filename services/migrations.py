@@ -1,0 +1,75 @@
+"""Alembic environment shared by every service: each service's migrations/env.py calls `run(metadata, url)`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.db import is_sqlite
+
+
+def _configure(connection: Connection | None, metadata: MetaData, url: str) -> None:
+    context.configure(
+        connection=connection,
+        url=None if connection is not None else url,
+        target_metadata=metadata,
+        render_as_batch=is_sqlite(url),  # SQLite alters tables by copying them
+        compare_type=True,
+        literal_binds=connection is None,
+    )
+
+
+def _run_sync(connection: Connection, metadata: MetaData, url: str) -> None:
+    _configure(connection, metadata, url)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online(metadata: MetaData, url: str) -> None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_sync, metadata, url)
+        await connection.commit()
+    await engine.dispose()
+
+
+def run(metadata: MetaData, url: str) -> None:
+    if is_sqlite(url):
+        from pathlib import Path
+
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if context.is_offline_mode():
+        _configure(None, metadata, url)
+        with context.begin_transaction():
+            context.run_migrations()
+    else:
+        asyncio.run(_run_online(metadata, url))
+
+
+def create_bus_tables() -> None:
+    """The first migration of every service: the kernel's outbox, inbox and relay lease."""
+    from alembic import op
+
+    from services.bus.tables import inbox, outbox, relay_lease
+
+    bind = op.get_bind()
+    for table in (outbox, inbox, relay_lease):
+        table.create(bind)
+
+
+def drop_bus_tables() -> None:
+    from alembic import op
+
+    from services.bus.tables import inbox, outbox, relay_lease
+
+    bind = op.get_bind()
+    for table in (relay_lease, inbox, outbox):
+        table.drop(bind)

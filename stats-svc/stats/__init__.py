@@ -1,0 +1,1 @@
+"""stats-svc: reports built from events."""
