@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from services.db import Database
 from services.errors import install_problem_handlers
 from services.observability import RequestContextMiddleware, configure_logging
 from services.settings import ServiceSettings
+from services.topics import DOMAIN_TOPICS, dead_letter_topic, ensure_topics
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +45,33 @@ class Runtime:
     def topic(self, name: str) -> str:
         return f"{self.settings.topic_prefix}.{name}"
 
+    async def ensure_topics(self, subscriptions: Sequence[Subscription]) -> None:
+        """Create the domain topics and this service's dead-letter topics; retried until Kafka answers."""
+        specs = [*DOMAIN_TOPICS, *(dead_letter_topic(sub.name) for sub in subscriptions)]
+        delay = 0.5
+        while True:
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers,
+                    self.settings.topic_prefix,
+                    specs,
+                    replication_factor=self.settings.kafka_replication_factor,
+                )
+                return
+            except Exception as exc:  # Kafka may come up after the service
+                log.warning("ensure_topics_failed", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def group(self, sub: Subscription) -> Subscription:
+        """The subscription as deployed: group id and dead-letter topic under this deployment's topic prefix."""
+        prefix = self.settings.topic_prefix
+        return replace(
+            sub,
+            name=f"{prefix}.{sub.name}",
+            dead_letter_topic=sub.dead_letter_topic or dead_letter_topic(sub.name).full_name(prefix),
+        )
+
     async def start(self, subscriptions: Sequence[Subscription]) -> None:
         s = self.settings
         if s.relay_enabled:
@@ -55,17 +84,22 @@ class Runtime:
                 lease_seconds=s.relay_lease_seconds,
             )
             self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if s.consumers_enabled:
-            for sub in subscriptions:
-                consumer = EventConsumer(
+        if s.consumers_enabled and subscriptions:
+            self.consumers = [
+                EventConsumer(
                     self.db,
-                    sub,
+                    self.group(sub),
                     bootstrap_servers=s.kafka_bootstrap_servers,
                     max_attempts=s.consumer_max_attempts,
                     retry_backoff=s.consumer_retry_backoff,
                 )
-                self.consumers.append(consumer)
-                self.tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{sub.name}"))
+                for sub in subscriptions
+            ]
+            self.tasks.append(asyncio.create_task(self._consume(subscriptions), name="consumers"))
+
+    async def _consume(self, subscriptions: Sequence[Subscription]) -> None:
+        await self.ensure_topics(subscriptions)
+        await asyncio.gather(*(consumer.run() for consumer in self.consumers))
 
     async def stop(self) -> None:
         if self.relay is not None:

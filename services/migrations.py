@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from alembic import context
 from sqlalchemy import MetaData, pool
@@ -38,9 +39,9 @@ async def _run_online(metadata: MetaData, url: str) -> None:
 
 
 def run(metadata: MetaData, url: str) -> None:
+    """Called by each service's env.py with its settings' URL; `upgrade(...)` may override it."""
+    url = context.config.attributes.get("database_url") or url
     if is_sqlite(url):
-        from pathlib import Path
-
         from sqlalchemy.engine import make_url
 
         database = make_url(url).database
@@ -73,3 +74,13 @@ def drop_bus_tables() -> None:
     bind = op.get_bind()
     for table in (relay_lease, inbox, outbox):
         table.drop(bind)
+
+
+def upgrade(service_dir: str | Path, url: str, revision: str = "head") -> None:
+    """Run a service's migrations against `url` (blocking; from async code use `asyncio.to_thread`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(Path(service_dir) / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, revision)

@@ -1,0 +1,63 @@
+"""Every service starts from its migrations, answers health, readiness and metrics, and speaks problem+json."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from sqlalchemy import inspect
+
+from services.db import Database
+from tests.conftest import Broker, DatabaseFactory
+from tests.harness import migrate, serve
+
+SERVICES = ["catalogue", "intake", "routing", "payment", "stats"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_service_migrates_and_reports_health(
+    name: str, databases: DatabaseFactory, broker: Broker, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await databases.new(name)
+    await migrate(f"{name}-svc", url)
+    db = Database(url)
+    async with db.engine.connect() as conn:
+        tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    await db.dispose()
+    assert {"outbox", "inbox", "relay_lease", "alembic_version"} <= tables
+
+    prefix = name.upper() + "_"
+    monkeypatch.setenv(prefix + "DATABASE_URL", url)
+    monkeypatch.setenv(prefix + "KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
+    monkeypatch.setenv(prefix + "TOPIC_PREFIX", topic_prefix)
+    module = importlib.import_module(f"{name}.main")
+    app = module.build_app(module.Settings())
+    async with serve(app) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok", "service": name}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+        metrics = await client.get("/metrics")
+        assert "http_requests_total" in metrics.text
+        missing = await client.get("/no/such/path", headers={"x-request-id": "abc-123"})
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.headers["x-request-id"] == "abc-123"
+        assert missing.json()["status"] == 404
+        wrong_method = await client.delete("/healthz")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+async def test_readiness_fails_when_the_database_is_unreachable(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATS_DATABASE_URL", "postgresql+asyncpg://nobody:x@127.0.0.1:1/none")
+    monkeypatch.setenv("STATS_KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
+    monkeypatch.setenv("STATS_RELAY_ENABLED", "false")
+    module = importlib.import_module("stats.main")
+    async with serve(module.build_app(module.Settings())) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"].startswith("error")
+        assert (await client.get("/healthz")).status_code == 200
