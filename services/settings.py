@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import SecretStr
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -33,6 +34,10 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = 1
     #: Every topic name starts with this, so that several deployments (or test runs) can share a broker.
     topic_prefix: str = "motcua"
+
+    #: Shared by the gateway (which signs) and the services (which verify) the internal identity token.
+    #: The default only suits a laptop; every real deployment sets MOTCUA_INTERNAL_TOKEN_SECRET.
+    internal_token_secret: SecretStr = SecretStr("motcua-dev-internal-secret-change-me-0123456789")
 
     log_level: str = "INFO"
     log_json: bool = True
