@@ -116,7 +116,9 @@ async def _write_load(db_url: str, service: str, topic: str, rate: int, total: i
         ev = new_event(Ping(n=n, note="hồ sơ"), source="/bench", subject=f"dossier-{n}")
         async with db.sessionmaker() as session, session.begin():
             await enqueue(session, ev, topic=topic)
-        committed_at[ev.id] = time.time()
+            # Taken as COMMIT is sent (conservative: includes the commit itself); after it returns, an event loop
+            # busy with other writers can note the time later than the consumer sees the event.
+            committed_at[ev.id] = time.time()
 
     # Open-loop load: each command starts at its scheduled time, whether or not earlier ones have finished.
     writers: set[asyncio.Task[None]] = set()
