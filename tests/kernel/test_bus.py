@@ -18,6 +18,7 @@ from services.bus.outbox import OutboxRelay, enqueue
 from services.bus.tables import outbox
 from services.db import Database
 from services.events import CloudEvent, new_event
+from services.observability import bind_request_id, current_request_id
 from tests.conftest import Broker, DatabaseFactory
 from tests.kernel import support
 from tests.kernel.support import CounterIncremented
@@ -290,3 +291,55 @@ async def _read_all(broker: Broker, topic: str, *, expected: int, timeout: float
         await consumer.stop()
     out.sort(key=lambda m: m.offset)
     return out
+
+
+async def test_a_member_joining_mid_stream_rebalances_without_losing_or_repeating_effects(
+    producer_db: Database, consumer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
+) -> None:
+    first = support.make_consumer(consumer_db, broker.bootstrap, topics)
+    second = support.make_consumer(consumer_db, broker.bootstrap, topics)
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        written = [await support.write_event(producer_db, topics, f"r{i % 9}", i) for i in range(150)]
+        await support.wait_for(lambda: _count_is(consumer_db, 20), timeout=60)
+        tasks.append(asyncio.create_task(second.run()))  # the group rebalances while events are being handled
+        written += [await support.write_event(producer_db, topics, f"r{i % 9}", i) for i in range(150, 300)]
+        await support.wait_for(lambda: _count_is(consumer_db, 300), timeout=90)
+        await first.stop()  # and once more when a member leaves
+        written += [await support.write_event(producer_db, topics, f"r{i % 9}", i) for i in range(300, 360)]
+        await support.wait_for(lambda: _count_is(consumer_db, 360), timeout=90)
+        await asyncio.sleep(1.5)
+    finally:
+        await first.stop()
+        await second.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    seen = await support.effects(consumer_db)
+    assert sorted(e[0] for e in seen) == sorted(e.id for e in written)
+    for key in {f"r{i}" for i in range(9)}:
+        seqs = [seq for _, k, seq in seen if k == key]
+        assert seqs == sorted(seqs), key
+
+
+async def test_request_id_travels_from_the_command_to_the_consumer(
+    producer_db: Database, consumer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
+) -> None:
+    seen_ids: list[str | None] = []
+
+    async def handler(session, event, payload):  # type: ignore[no-untyped-def]
+        seen_ids.append(current_request_id())
+        await support.record_effect(session, event, payload)
+
+    bind_request_id("req-from-the-portal-42")
+    try:
+        event = await support.write_event(producer_db, topics, "rid", 1)
+    finally:
+        bind_request_id(None)
+    assert event.requestid == "req-from-the-portal-42"
+    consumer = support.make_consumer(consumer_db, broker.bootstrap, topics, handler=handler)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await support.wait_for(lambda: _count_is(consumer_db, 1), timeout=60)
+    finally:
+        await consumer.stop()
+        await asyncio.wait_for(task, 30)
+    assert seen_ids == ["req-from-the-portal-42"]
