@@ -84,7 +84,7 @@ class Runtime:
                 lease_seconds=s.relay_lease_seconds,
             )
             self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if s.consumers_enabled and subscriptions:
+        if s.consumers_enabled:
             self.consumers = [
                 EventConsumer(
                     self.db,
@@ -95,10 +95,12 @@ class Runtime:
                 )
                 for sub in subscriptions
             ]
-            self.tasks.append(asyncio.create_task(self._consume(subscriptions), name="consumers"))
+        if s.relay_enabled or self.consumers:
+            # The broker does not auto-create topics: until they exist the relay's sends fail and are retried.
+            self.tasks.append(asyncio.create_task(self._consume(subscriptions), name="topics-and-consumers"))
 
     async def _consume(self, subscriptions: Sequence[Subscription]) -> None:
-        await self.ensure_topics(subscriptions)
+        await self.ensure_topics(subscriptions if self.settings.consumers_enabled else ())
         await asyncio.gather(*(consumer.run() for consumer in self.consumers))
 
     async def stop(self) -> None:
