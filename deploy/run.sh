@@ -12,4 +12,6 @@ trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT
 
 python -m services.topics
 deploy/migrate.sh
+# Demo data (idempotent): Huế units, the holiday calendar and the demo procedure catalogue.
+PYTHONPATH="$PWD:$PWD/catalogue-svc" python -m catalogue.seed
 honcho start -f Procfile
