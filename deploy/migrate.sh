@@ -7,3 +7,5 @@ for svc in catalogue intake routing payment stats; do
   alembic -c "$svc-svc/alembic.ini" upgrade head
   echo "migrated $svc"
 done
+alembic -c gateway/alembic.ini upgrade head
+echo "migrated gateway"

@@ -14,4 +14,6 @@ python -m services.topics
 deploy/migrate.sh
 # Demo data (idempotent): Huế units, the holiday calendar and the demo procedure catalogue.
 PYTHONPATH="$PWD:$PWD/catalogue-svc" python -m catalogue.seed
+# Demo credentials for each client type (portal and wallet keys, desk officer, specialist, leader, admin).
+PYTHONPATH="$PWD:$PWD/gateway" python -m gateway.cli demo
 honcho start -f Procfile

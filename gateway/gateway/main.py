@@ -1,7 +1,173 @@
-"""ASGI entry point: ``uvicorn gateway.main:app``."""
+"""ASGI entry point: ``uvicorn gateway.main:app``.
 
+Routes (the family names are the public API; the services behind them come from the settings):
+/api/v1/catalogue/… → catalogue-svc, /api/v1/dossiers/… → intake-svc, /api/v1/routing/… → routing-svc,
+/api/v1/payments/… → payment-svc, /api/v1/stats/… → stats-svc; /api/v1/auth/token (staff login),
+/api/v1/auth/whoami; /openapi.json (aggregated) and /docs; /healthz, /readyz, /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.api import router
+from gateway.auth import ApiKeyVerifier, citizen_from_headers, unauthorized, verify_staff_token
+from gateway.hygiene import HygieneMiddleware
+from gateway.limits import RateLimits
+from gateway.openapi import OpenAPIAggregator
+from gateway.policy import authorise, check_jurisdiction, forbidden
+from gateway.proxy import Upstreams
 from gateway.settings import Settings
-from services.app import create_app
+from services.app import Runtime, create_app
+from services.errors import Problem
+from services.identity import Identity, Role
 
-settings = Settings()
-app = create_app(settings, title="motcua gateway", description="The single entry for the portal, desks and wallet.")
+PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class Gateway:
+    """What the gateway holds while it runs: upstream connections, key verifier, rate limits, the OpenAPI cache."""
+
+    def __init__(self, settings: Settings, runtime: Runtime, own_openapi: Any) -> None:
+        self.settings = settings
+        self.upstreams = Upstreams(settings)
+        self.keys = ApiKeyVerifier(runtime.db.sessionmaker, settings)
+        self.limits = RateLimits(settings)
+        self.openapi = OpenAPIAggregator(settings, self.upstreams.client, own_openapi)
+
+    async def authenticate(self, request: Request) -> Identity:
+        try:
+            return await self._authenticate(request)
+        except Problem as exc:
+            if exc.status == 401:
+                await self.limits.unauthenticated_failure(request.client.host if request.client else "")
+            raise
+
+    async def _authenticate(self, request: Request) -> Identity:
+        headers = request.headers
+        key = headers.get("x-api-key")
+        bearer = None
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials:
+            if credentials.startswith("mck_"):
+                key = key or credentials
+            else:
+                bearer = credentials.strip()
+        elif scheme.lower() == "apikey" and credentials:
+            key = key or credentials
+        if key:
+            who = await self.keys.verify(key.strip())
+        elif bearer:
+            who = verify_staff_token(bearer, self.settings)
+        else:
+            raise unauthorized(
+                "Authentication required: an API key (X-API-Key) or a staff access token (Authorization: Bearer).",
+                "authentication-required",
+            )
+        citizen = citizen_from_headers(headers)  # type: ignore[arg-type]
+        if citizen is not None:
+            if who.role != Role.PORTAL:
+                raise forbidden("Only the portal may act for a citizen (X-Citizen-* headers).", "citizen-portal-only")
+            who = who.model_copy(update={"citizen": citizen})
+        return who
+
+
+async def proxy(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    family = request.path_params["family"]
+    rest = request.path_params.get("rest", "")
+    if family not in gateway.upstreams.bases:
+        raise Problem(404, f"No API family {family!r}; try /docs.", code="not-found")
+    who = await gateway.authenticate(request)
+    await gateway.limits.client(who)
+    authorise(who, family, rest, request.method)
+    body = await request.body()
+    if who.role in (Role.DESK_OFFICER, Role.SPECIALIST):
+        query: dict[str, list[str]] = {}
+        for name, value in request.query_params.multi_items():
+            query.setdefault(name, []).append(value)
+        check_jurisdiction(who, request.url.path, query, body, request.headers.get("content-type"))
+    return await gateway.upstreams.forward(request, family, rest, who, body)
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    holder: dict[str, FastAPI] = {}
+
+    async def on_startup(runtime: Runtime) -> None:
+        app = holder["app"]
+        app.state.gateway = Gateway(settings, runtime, app.openapi)
+
+    app = create_app(
+        settings,
+        title="motcua API",
+        description="The single entry for the portal, the ward and agency desks and the payment wallets. "
+        "Systems authenticate with an API key (X-API-Key); staff log in at /api/v1/auth/token and send "
+        "Authorization: Bearer <token>. The portal acts for a citizen with X-Citizen-Id (and optionally "
+        "X-Citizen-Account, X-Citizen-Name percent-encoded UTF-8). Errors are RFC 9457 problem+json.",
+        routers=[router],
+        on_startup=on_startup,
+    )
+    holder["app"] = app
+    kernel_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
+        async with kernel_lifespan(application) as state:
+            try:
+                yield state
+            finally:
+                await application.state.gateway.upstreams.close()
+
+    app.router.lifespan_context = lifespan
+
+    # Middleware, outermost first: request id (kernel), CORS, path and body-size hygiene.
+    app.user_middleware.append(
+        Middleware(
+            CORSMiddleware,  # type: ignore[arg-type]
+            allow_origins=settings.cors_origins,
+            allow_methods=PROXY_METHODS,
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id", "idempotency-key",
+                           "x-citizen-id", "x-citizen-account", "x-citizen-name"],
+            expose_headers=["x-request-id", "retry-after", "location"],
+            max_age=600,
+        )
+    )
+    app.user_middleware.append(Middleware(HygieneMiddleware, max_body_bytes=settings.max_body_bytes))  # type: ignore[arg-type]
+
+    # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database only (no Kafka here).
+    app.router.routes[:] = [
+        r for r in app.router.routes if getattr(r, "path", None) not in ("/openapi.json", "/readyz")
+    ]
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(await request.app.state.gateway.openapi.document())
+
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            await asyncio.wait_for(request.app.state.db.ping(), 3.0)
+            return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "not ready", "checks": {"database": f"error: {type(exc).__name__}"}}, status_code=503
+            )
+
+    app.router.routes.append(Route("/openapi.json", openapi, include_in_schema=False))
+    app.router.routes.append(Route("/readyz", readyz, include_in_schema=False))
+    app.router.routes.append(Route("/api/v1/{family}", proxy, methods=PROXY_METHODS, include_in_schema=False))
+    app.router.routes.append(Route("/api/v1/{family}/{rest:path}", proxy, methods=PROXY_METHODS,
+                                   include_in_schema=False))
+    return app
+
+
+app = build_app()

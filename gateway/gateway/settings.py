@@ -1,5 +1,10 @@
+"""Gateway settings: environment variables start with ``GATEWAY_`` (shared ones may use ``MOTCUA_``)."""
+
+from __future__ import annotations
+
 from typing import ClassVar
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
@@ -11,7 +16,66 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
     service_name: ClassVar[str] = "gateway"
 
+    #: API keys, staff accounts and login attempts live here.
     database_url: str = "sqlite+aiosqlite:///var/gateway.db"
     # The gateway publishes no events and consumes none.
     relay_enabled: bool = False
     consumers_enabled: bool = False
+
+    # --- upstream services -------------------------------------------------------------------------------------
+    catalogue_url: str = "http://127.0.0.1:8101"
+    intake_url: str = "http://127.0.0.1:8102"
+    routing_url: str = "http://127.0.0.1:8103"
+    payment_url: str = "http://127.0.0.1:8104"
+    stats_url: str = "http://127.0.0.1:8105"
+    #: True: /api/v1/catalogue/procedures reaches catalogue-svc at /procedures. False: the path is forwarded as is.
+    strip_prefix: bool = True
+    connect_timeout: float = 2.0
+    #: Longest wait for an upstream's answer (then 504).
+    upstream_timeout: float = 30.0
+    #: Extra attempts after a connection failure, for idempotent requests only (GET, HEAD, OPTIONS, PUT, DELETE,
+    #: and any request carrying an Idempotency-Key).
+    upstream_retries: int = 2
+    upstream_max_connections: int = 200
+    upstream_max_keepalive: int = 100
+    #: Retry-After (seconds) sent with 503 when a service is down.
+    retry_after_seconds: int = 5
+
+    # --- authentication ----------------------------------------------------------------------------------------
+    #: Signs the staff access tokens (JWT, HS256). Every real deployment sets GATEWAY_JWT_SECRET.
+    jwt_secret: SecretStr = SecretStr("motcua-dev-staff-jwt-secret-change-me-0123456789")
+    jwt_ttl_seconds: int = 900
+    #: Key of the keyed SHA-256 (HMAC) that API keys are stored under. Every real deployment sets it.
+    api_key_pepper: SecretStr = SecretStr("motcua-dev-api-key-pepper-change-me-0123456789")
+    #: How long a verified API key record is kept in memory; a revocation reaches every replica within this time.
+    api_key_cache_seconds: float = 5.0
+    #: Lifetime of the internal identity token forwarded to the services.
+    internal_token_ttl: int = 60
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_window_seconds: int = 900
+
+    # --- limits and hygiene ------------------------------------------------------------------------------------
+    #: `limits` storage: memory:// for one replica, redis://host:6379 (or redis+sentinel://, valkey://) for several.
+    rate_limit_storage_uri: str = "memory://"
+    rate_limit_staff: str = "600/minute"
+    rate_limit_portal: str = "6000/minute"
+    rate_limit_wallet: str = "1200/minute"
+    rate_limit_integration: str = "600/minute"
+    #: Per client IP: login attempts, and requests that fail authentication.
+    rate_limit_login: str = "30/minute"
+    rate_limit_unauthenticated: str = "120/minute"
+    max_body_bytes: int = 20 * 1024 * 1024
+    #: Origins of the portal's web pages allowed by CORS (JSON list in the environment).
+    cors_origins: list[str] = ["http://localhost:3000"]
+    openapi_cache_seconds: float = 60.0
+
+    def upstreams(self) -> dict[str, str]:
+        """Public route family → base URL of the service behind it."""
+        return {
+            "catalogue": self.catalogue_url,
+            "dossiers": self.intake_url,
+            "routing": self.routing_url,
+            "payments": self.payment_url,
+            "stats": self.stats_url,
+        }

@@ -1,0 +1,206 @@
+"""Gateway overhead: requests per second and latency through the gateway versus calling the service directly.
+
+    .venv/bin/python -m bench.gateway [--seconds 10] [--concurrency 16] [--requests 3000]
+
+Same machine, same run. The service is a minimal FastAPI app in its own uvicorn process whose endpoint verifies the
+internal identity token (as every service does); the gateway runs in its own uvicorn process (``gateway.main:app``)
+on a fresh SQLite database with a portal API key. Latency: one keep-alive connection, sequential requests, p50/p90/p99.
+Throughput: `concurrency` keep-alive connections for `seconds`. The load generator is a tiny raw HTTP/1.1 client, so
+that it costs both sides the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+
+from bench.common import ROOT, machine, percentile
+from services.identity import HEADER, Identity, Role, mint, verify
+
+SECRET = "bench-internal-secret-0123456789-0123456789"
+
+upstream_app = FastAPI()
+
+
+@upstream_app.get("/items/{item_id}")
+async def item(item_id: str, request: Request) -> dict[str, str]:
+    who = verify(request.headers.get(HEADER, ""), SECRET)
+    return {"id": item_id, "name": "Đăng ký khai sinh", "caller": who.role.value}
+
+
+@upstream_app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection sending the same request over and over."""
+
+    def __init__(self, port: int, request: bytes) -> None:
+        self.port = port
+        self.request = request
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def call(self) -> int:
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def request_bytes(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: bench", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def latency(port: int, request: bytes, n: int) -> list[float]:
+    conn = Conn(port, request)
+    await conn.open()
+    for _ in range(200):  # warm-up
+        assert await conn.call() == 200
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        status = await conn.call()
+        samples.append((time.perf_counter() - started) * 1000)
+        assert status == 200, status
+    conn.close()
+    return samples
+
+
+async def throughput(port: int, request: bytes, concurrency: int, seconds: float) -> float:
+    conns = [Conn(port, request) for _ in range(concurrency)]
+    for c in conns:
+        await c.open()
+    count = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(c: Conn) -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            assert await c.call() == 200
+            count += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - started
+    for c in conns:
+        c.close()
+    return count / elapsed
+
+
+async def setup_gateway_db(url: str) -> str:
+    sys.path.insert(0, str(ROOT / "gateway"))  # the gateway package lives in gateway/gateway
+    from gateway.auth import create_api_key
+    from gateway.settings import Settings
+
+    from services import migrations
+    from services.db import Database
+
+    await asyncio.to_thread(migrations.upgrade, ROOT / "gateway", url)
+    db = Database(url)
+    async with db.sessionmaker() as session:
+        key = await create_api_key(session, Settings(database_url=url), client="bench-portal", role=Role.PORTAL)
+        await session.commit()
+    await db.dispose()
+    return key
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=3000)
+    args = parser.parse_args()
+
+    db_path = ROOT / "var" / "bench" / f"gateway-{uuid.uuid4().hex[:6]}.db"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite+aiosqlite:///{db_path}"
+    os.environ["GATEWAY_API_KEY_PEPPER"] = "bench-pepper-0123456789"
+    key = await setup_gateway_db(db_url)
+
+    up_port, gw_port = free_port(), free_port()
+    env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'gateway'}", "MOTCUA_INTERNAL_TOKEN_SECRET": SECRET}
+    upstream = start(["bench.gateway:upstream_app", "--port", str(up_port)], env)
+    gateway = start(
+        ["gateway.main:app", "--port", str(gw_port)],
+        {**env, "GATEWAY_DATABASE_URL": db_url, "GATEWAY_CATALOGUE_URL": f"http://127.0.0.1:{up_port}",
+         "GATEWAY_RATE_LIMIT_PORTAL": "100000000/minute", "GATEWAY_LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")},
+    )
+    try:
+        wait(f"http://127.0.0.1:{up_port}/healthz")
+        wait(f"http://127.0.0.1:{gw_port}/healthz")
+        token = mint(Identity(subject="apikey:bench-portal", role=Role.PORTAL, scopes=frozenset({"x"})), SECRET,
+                     ttl=3600)
+        direct = request_bytes("/items/1.001234", {HEADER: token})
+        through = request_bytes("/api/v1/catalogue/items/1.001234", {"X-API-Key": key})
+        results = {}
+        for name, port, req in (("direct", up_port, direct), ("gateway", gw_port, through)):
+            lat = await latency(port, req, args.requests)
+            rps = await throughput(port, req, args.concurrency, args.seconds)
+            results[name] = (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), rps)
+        print(f"machine: {machine()}")
+        print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {args.requests} sequential requests for latency, "
+              f"{args.concurrency} connections × {args.seconds:g} s for throughput")
+        print(f"{'':<8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>9}")
+        for name, (p50, p90, p99, rps) in results.items():
+            print(f"{name:<8} {p50:8.2f} {p90:8.2f} {p99:8.2f} {rps:9.0f}")
+        d, g = results["direct"], results["gateway"]
+        print(f"added latency p50 {g[0] - d[0]:.2f} ms, p99 {g[2] - d[2]:.2f} ms; "
+              f"gateway throughput {100 * g[3] / d[3]:.0f}% of direct")
+    finally:
+        for proc in (gateway, upstream):
+            proc.terminate()
+            proc.wait(10)
+        await asyncio.to_thread(Path(db_path).unlink, missing_ok=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,115 @@
+"""Coarse authorisation in the gateway: which clients may call which route families with which methods, and the
+jurisdiction of unit-bound staff. The services check again, finely, from the internal identity token.
+
+| family                   | read (GET, HEAD, OPTIONS)                      | write (POST, PUT, PATCH, DELETE)         |
+|--------------------------|------------------------------------------------|------------------------------------------|
+| catalogue                | portal, integration, all staff                 | admin                                    |
+| dossiers                 | portal, integration, all staff                 | portal (for a citizen), desk, admin      |
+| routing                  | integration, all staff                         | desk, specialist, leader, admin          |
+| payments                 | portal, integration, all staff                 | portal (for a citizen), desk, admin      |
+| payments/webhooks/…      | —                                              | wallet (POST only)                       |
+| stats                    | integration, leader, admin                     | admin                                    |
+
+The wallet reaches nothing but POST /api/v1/payments/webhooks/…. API keys must also hold the scope
+``<family>:read`` / ``<family>:write`` (``payments:webhooks`` for the wallet). A desk officer's or specialist's
+unit filter (query ``unit``, ``unit_id``, ``agency_id``, ``receiving_unit`` …; the same keys at the top of a JSON
+body) must name their own unit, and a desk officer reaches only dossier codes (``<agency id>-YYMMDD-NNNN``) of
+their own unit, in the path or the query.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from services.errors import Problem
+from services.identity import STAFF_ROLES, Identity, Role
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ALL_STAFF = frozenset(STAFF_ROLES)
+
+POLICY: dict[str, dict[str, frozenset[Role]]] = {
+    "catalogue": {"read": ALL_STAFF | {Role.PORTAL, Role.INTEGRATION}, "write": frozenset({Role.ADMIN})},
+    "dossiers": {
+        "read": ALL_STAFF | {Role.PORTAL, Role.INTEGRATION},
+        "write": frozenset({Role.PORTAL, Role.DESK_OFFICER, Role.ADMIN}),
+    },
+    "routing": {
+        "read": ALL_STAFF | {Role.INTEGRATION},
+        "write": frozenset({Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER, Role.ADMIN}),
+    },
+    "payments": {
+        "read": ALL_STAFF | {Role.PORTAL, Role.INTEGRATION},
+        "write": frozenset({Role.PORTAL, Role.DESK_OFFICER, Role.ADMIN}),
+    },
+    "stats": {"read": frozenset({Role.LEADER, Role.ADMIN, Role.INTEGRATION}), "write": frozenset({Role.ADMIN})},
+}
+WEBHOOKS = ("payments", "webhooks")
+#: Roles whose API keys carry scopes that are checked.
+KEY_ROLES = frozenset({Role.PORTAL, Role.WALLET, Role.INTEGRATION})
+#: Query parameters and top-level JSON keys that select a unit.
+UNIT_PARAMS = frozenset(
+    {"unit", "unit_id", "agency", "agency_id", "receiving_unit", "receiving_agency", "receiving_unit_id"}
+)
+JURISDICTION_ROLES = frozenset({Role.DESK_OFFICER, Role.SPECIALIST})
+DOSSIER_CODE_RE = re.compile(r"(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2})-\d{6}-\d{4}")
+
+
+def forbidden(detail: str, code: str = "forbidden") -> Problem:
+    return Problem(403, detail, code=code)
+
+
+def authorise(who: Identity, family: str, rest: str, method: str) -> None:
+    """Raises 403 (or 405) unless `who` may call `method` on /api/v1/<family>/<rest>."""
+    is_webhook = family == WEBHOOKS[0] and (rest == WEBHOOKS[1] or rest.startswith(WEBHOOKS[1] + "/"))
+    if is_webhook or who.role == Role.WALLET:
+        if who.role != Role.WALLET or not is_webhook:
+            raise forbidden(
+                "Payment webhooks are reserved to wallet credentials, and wallets reach nothing else.",
+                "webhooks-only-for-wallets",
+            )
+        if method != "POST":
+            raise Problem(405, "Webhooks are delivered with POST.", headers={"Allow": "POST"})
+        if "payments:webhooks" not in who.scopes:
+            raise forbidden("This API key lacks the scope payments:webhooks.", "missing-scope")
+        return
+    access = "read" if method in READ_METHODS else "write"
+    allowed = POLICY[family][access]
+    if who.role not in allowed:
+        raise forbidden(f"Role {who.role.value} may not {access} {family}.")
+    if who.role in KEY_ROLES and f"{family}:{access}" not in who.scopes:
+        raise forbidden(f"This API key lacks the scope {family}:{access}.", "missing-scope")
+    if who.role == Role.PORTAL and access == "write" and who.citizen is None:
+        raise forbidden("The portal writes only on behalf of a citizen (X-Citizen-Id).", "citizen-required")
+
+
+def check_jurisdiction(who: Identity, path: str, query: Mapping[str, list[str]], body: bytes | None,
+                       content_type: str | None) -> None:
+    """Unit filters and dossier codes of another unit are refused for unit-bound staff."""
+    if who.role not in JURISDICTION_ROLES:
+        return
+    unit = who.unit
+    for name, values in query.items():
+        if name.lower() in UNIT_PARAMS and any(v != unit for v in values):
+            raise forbidden(f"You act for unit {unit} only.", "out-of-jurisdiction")
+    is_json = bool(content_type) and str(content_type).split(";")[0].strip().lower() == "application/json"
+    if body and is_json and len(body) < 1 << 20:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if isinstance(document, dict):
+            for name, value in document.items():
+                if name.lower() in UNIT_PARAMS and isinstance(value, str) and value != unit:
+                    raise forbidden(f"You act for unit {unit} only.", "out-of-jurisdiction")
+    if who.role == Role.DESK_OFFICER:
+        texts = [path, *(v for values in query.values() for v in values)]
+        for text in texts:
+            for match in DOSSIER_CODE_RE.finditer(text):
+                if match.group(1) != unit:
+                    raise forbidden(
+                        f"Dossier {match.group(0)} belongs to another unit; you act for unit {unit} only.",
+                        "out-of-jurisdiction",
+                    )

@@ -1,0 +1,1 @@
+../../services/alembic_script.py.mako
