@@ -124,8 +124,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": _loc(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            {"loc": _loc(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
         where = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:5])
         return problem_response(
@@ -149,6 +148,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
-        return problem_response(
-            500, "An unexpected error occurred; it has been logged.", instance=request.url.path
-        )
+        return problem_response(500, "An unexpected error occurred; it has been logged.", instance=request.url.path)

@@ -80,9 +80,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     structlog.contextvars.bind_contextvars(service=service)
 
 
-HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests handled", ["method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "http_request_duration_seconds",
     "HTTP request latency",

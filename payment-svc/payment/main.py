@@ -1,17 +1,67 @@
 """ASGI entry point: ``uvicorn payment.main:app``."""
 
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
 from fastapi import FastAPI
 
+from payment import api, reconciliation, service, webhooks
+from payment.consumers import subscriptions
 from payment.settings import Settings
 from services.app import create_app
+from services.db import Database
+
+log = structlog.get_logger(__name__)
+
+
+async def expiry_sweeper(db: Database, settings: Settings) -> None:
+    """Expire pending payments past their time, every `expiry_sweep_interval` seconds, in every replica."""
+    while True:
+        await asyncio.sleep(settings.expiry_sweep_interval)
+        try:
+            async with db.sessionmaker() as session, session.begin():
+                expired = await service.expire_due(session, settings)
+            if expired:
+                log.info("payments_expired", count=expired)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database may be down for a while: try again next round
+            log.warning("expiry_sweep_failed", error=repr(exc))
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    return create_app(
-        settings or Settings(),
+    settings = settings or Settings()
+    app = create_app(
+        settings,
         title="motcua payment-svc",
         description="Fees by VietQR, wallet webhooks, refunds and reconciliation.",
+        routers=[api.router, webhooks.router, reconciliation.router],
+        subscriptions=subscriptions,
     )
+    app.state.providers = webhooks.build_providers(settings)
+    kernel_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with kernel_lifespan(app):
+            task = None
+            if settings.expiry_sweep_interval > 0:
+                task = asyncio.create_task(expiry_sweeper(app.state.db, settings), name="expiry-sweep")
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 app = build_app()

@@ -280,5 +280,3 @@ class EventConsumer:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             pass
-
-

@@ -221,9 +221,7 @@ class OutboxRelay:
             )
             won: bool = result.rowcount == 1  # type: ignore[attr-defined]
             if not won:
-                exists = await session.scalar(
-                    select(relay_lease.c.name).where(relay_lease.c.name == self.service)
-                )
+                exists = await session.scalar(select(relay_lease.c.name).where(relay_lease.c.name == self.service))
                 if exists is None:
                     try:
                         async with session.begin_nested():

@@ -43,6 +43,11 @@ class DossierReceived(DossierRef):
     received_at: AwareDatetime
     appointment_at: AwareDatetime
     fees: list[FeeItem] = Field(default_factory=list)
+    submitted_at: AwareDatetime | None = Field(
+        default=None, description="when it was handed in; earlier than received_at if a supplement came first"
+    )
+    processing_time: int | None = Field(default=None, description="of the procedure version, in processing_unit")
+    processing_unit: str | None = Field(default=None, description="working_days | calendar_days | on_the_spot")
 
 
 @event_type("intake.dossier.supplement_requested", version=1)
@@ -52,6 +57,12 @@ class DossierSupplementRequested(DossierRef):
     at: AwareDatetime
     missing: list[str] = Field(description="codes of the missing or deficient components")
     reason: str
+    before_receipt: bool = Field(
+        default=False, description="asked at submission (not yet received): completion yields DossierReceived"
+    )
+    receiving_unit: str | None = None
+    procedure_code: str | None = None
+    channel: Channel | None = None
 
 
 @event_type("intake.dossier.supplemented", version=1)
@@ -75,6 +86,7 @@ class DossierRefused(DossierRef):
 class DossierWithdrawn(DossierRef):
     at: AwareDatetime
     reason: str
+    receiving_unit: str | None = None
 
 
 @event_type("intake.dossier.result_returned", version=1)
@@ -83,6 +95,7 @@ class DossierResultReturned(DossierRef):
 
     at: AwareDatetime
     channel: Channel
+    receiving_unit: str | None = None
 
 
 @event_type("intake.account.assisted", version=1)
@@ -91,3 +104,4 @@ class AccountAssisted(EventPayload):
 
     unit: str
     at: AwareDatetime
+    dossier_id: str | None = Field(default=None, description="the dossier filed with the new account, if any")

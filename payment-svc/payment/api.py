@@ -1,0 +1,229 @@
+"""Staff and portal endpoints: bills, payments, VietQR, refunds, the expiry sweep."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from payment import repository, service, vietqr
+from payment.models import Bill, Payment
+from payment.schemas import (
+    BillOut,
+    LedgerEntryOut,
+    PaymentOut,
+    RefundRequest,
+    StartPayment,
+    VietQROut,
+)
+from payment.settings import Settings
+from services.db import SessionDep
+from services.errors import NotFound, Problem
+from services.identity import STAFF_ROLES, CurrentIdentity, Identity, Role, require
+
+router = APIRouter(tags=["payments"])
+
+#: Who may start a payment: the portal for its citizen, a desk officer for the applicant at the counter.
+PAYERS = (Role.PORTAL, Role.DESK_OFFICER)
+#: Who may give money back: staff of the receiving unit with authority over fees.
+REFUNDERS = (Role.DESK_OFFICER, Role.LEADER, Role.ADMIN)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _may_see(who: Identity, bill: Bill) -> bool:
+    if who.role is Role.ADMIN:
+        return True
+    if who.role is Role.PORTAL:
+        # The portal acts for its citizen; payment-svc holds no personal data to check ownership against, so the
+        # portal (which knows whose dossier it is) is trusted with bills reached by dossier id.
+        return who.citizen is not None
+    return who.role in STAFF_ROLES and who.unit is not None and who.unit == bill.receiving_unit
+
+
+def _check(who: Identity, bill: Bill) -> None:
+    if not _may_see(who, bill):
+        raise Problem(403, "This bill belongs to another unit's dossier.", code="forbidden")
+
+
+async def _bill_or_404(session: SessionDep, bill_id: str) -> Bill:
+    bill = await repository.bill(session, bill_id)
+    if bill is None:
+        raise NotFound(f"No bill {bill_id}.", code="bill-not-found")
+    return bill
+
+
+def qr_for(settings: Settings, bill: Bill, payment: Payment | None) -> VietQROut:
+    """The VietQR of a bill: the centre's account, the amount, the dossier code as bill number, an ASCII purpose
+    carrying the order reference of the pending payment (what the bank transfer's description brings back)."""
+    reference = payment.order_ref if payment is not None else None
+    purpose = vietqr.to_ascii(f"{settings.qr_purpose_prefix} {reference}" if reference else settings.qr_purpose_prefix)
+    bill_number = vietqr.to_ascii(bill.dossier_code)[:25]
+    amount = payment.amount if payment is not None else bill.amount
+    payload = vietqr.build_payload(
+        settings.bank_bin,
+        settings.bank_account,
+        amount,
+        purpose=purpose[:25],
+        bill_number=bill_number,
+        reference=reference,
+    )
+    return VietQROut(
+        bill_id=bill.id,
+        payment_id=payment.id if payment else None,
+        payload=payload,
+        bank_bin=settings.bank_bin,
+        account=settings.bank_account,
+        amount=amount,
+        bill_number=bill_number,
+        purpose=purpose[:25],
+        reference=reference,
+    )
+
+
+async def _bill_out(session: SessionDep, bill: Bill) -> BillOut:
+    out = BillOut.model_validate(bill)
+    out.payments = [PaymentOut.model_validate(p) for p in await repository.payments_of_bill(session, bill.id)]
+    return out
+
+
+@router.get("/bills", response_model=list[BillOut], summary="Bills of the caller's unit (all units for an admin)")
+async def list_bills(
+    session: SessionDep,
+    who: Annotated[Identity, Depends(require(*STAFF_ROLES))],
+    status: Literal["open", "paid", "cancelled"] | None = None,
+    dossier_code: str | None = None,
+    unit: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[BillOut]:
+    if who.role is not Role.ADMIN:
+        if unit is not None and unit != who.unit:
+            raise Problem(403, "Staff see the bills of their own unit only.", code="forbidden")
+        unit = who.unit
+    bills = await repository.list_bills(
+        session, unit=unit, status=status, dossier_code=dossier_code, limit=limit, offset=offset
+    )
+    return [BillOut.model_validate(b) for b in bills]
+
+
+@router.get("/bills/{bill_id}", response_model=BillOut)
+async def get_bill(bill_id: str, session: SessionDep, who: CurrentIdentity) -> BillOut:
+    bill = await _bill_or_404(session, bill_id)
+    _check(who, bill)
+    return await _bill_out(session, bill)
+
+
+@router.get("/dossiers/{dossier_id}/bill", response_model=BillOut, summary="The bill of a dossier")
+async def bill_of_dossier(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> BillOut:
+    bill = await repository.bill_of_dossier(session, dossier_id)
+    if bill is None:
+        raise NotFound(f"Dossier {dossier_id} has no bill (no fee, or not received yet).", code="bill-not-found")
+    _check(who, bill)
+    return await _bill_out(session, bill)
+
+
+@router.get(
+    "/bills/{bill_id}/vietqr",
+    summary="VietQR of a bill: JSON with the payload text, or the image (format=png|svg)",
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    response_model=VietQROut,
+)
+async def bill_vietqr(
+    bill_id: str,
+    request: Request,
+    session: SessionDep,
+    who: CurrentIdentity,
+    format: Literal["json", "png", "svg"] = "json",
+    scale: Annotated[int, Query(ge=1, le=40)] = 8,
+) -> Response:
+    bill = await _bill_or_404(session, bill_id)
+    _check(who, bill)
+    if bill.status != service.BILL_OPEN:
+        raise Problem(409, f"This bill is {bill.status}: there is nothing to pay.", code=f"bill-{bill.status}")
+    at = service.now()
+    pending = next(
+        (
+            p
+            for p in await repository.payments_of_bill(session, bill.id)
+            if p.status in service.OPEN_STATES and service.aware(p.expires_at) > at
+        ),
+        None,
+    )
+    qr = qr_for(_settings(request), bill, pending)
+    if format == "png":
+        return Response(vietqr.qr_png(qr.payload, scale=scale), media_type="image/png")
+    if format == "svg":
+        return Response(vietqr.qr_svg(qr.payload, scale=scale), media_type="image/svg+xml")
+    return JSONResponse(qr.model_dump(mode="json"))
+
+
+@router.post("/bills/{bill_id}/payments", response_model=PaymentOut, status_code=201)
+async def start_payment(
+    bill_id: str,
+    body: StartPayment,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    who: Annotated[Identity, Depends(require(*PAYERS))],
+) -> PaymentOut:
+    """Start paying a bill through a wallet: the payment is pending until paid, failed or expired.
+
+    Answers 201 with a new payment, or 200 with the pending payment of the same provider (a retry)."""
+    bill = await _bill_or_404(session, bill_id)
+    _check(who, bill)
+    settings = _settings(request)
+    payment, created = await service.start_payment(session, settings, bill, body.provider, actor=who.subject)
+    if not created:
+        response.status_code = 200
+    out = PaymentOut.model_validate(payment)
+    out.qr_payload = qr_for(settings, bill, payment).payload
+    return out
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentOut)
+async def get_payment(payment_id: str, request: Request, session: SessionDep, who: CurrentIdentity) -> PaymentOut:
+    payment = await repository.payment(session, payment_id)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
+    bill = await _bill_or_404(session, payment.bill_id)
+    _check(who, bill)
+    out = PaymentOut.model_validate(payment)
+    if payment.status in service.OPEN_STATES:
+        out.qr_payload = qr_for(_settings(request), bill, payment).payload
+    return out
+
+
+@router.get("/bills/{bill_id}/ledger", response_model=list[LedgerEntryOut], summary="Every entry of a bill")
+async def bill_ledger(bill_id: str, session: SessionDep, who: CurrentIdentity) -> list[LedgerEntryOut]:
+    bill = await _bill_or_404(session, bill_id)
+    _check(who, bill)
+    return [LedgerEntryOut.model_validate(e) for e in await repository.ledger(session, bill_id=bill.id)]
+
+
+@router.post("/payments/{payment_id}/refunds", response_model=PaymentOut, status_code=201)
+async def refund(
+    payment_id: str,
+    body: RefundRequest,
+    request: Request,
+    session: SessionDep,
+    who: Annotated[Identity, Depends(require(*REFUNDERS))],
+) -> PaymentOut:
+    """Give back part or all of a paid payment (never more than was paid)."""
+    payment = await repository.payment(session, payment_id)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
+    _check(who, await _bill_or_404(session, payment.bill_id))
+    payment = await service.refund(session, _settings(request), payment_id, body.amount, body.reason, actor=who.subject)
+    return PaymentOut.model_validate(payment)
+
+
+@router.post("/payments/expire", summary="Run the expiry sweep now (it also runs on a timer)")
+async def expire(
+    request: Request, session: SessionDep, who: Annotated[Identity, Depends(require(Role.ADMIN))]
+) -> dict[str, int]:
+    return {"expired": await service.expire_due(session, _settings(request))}

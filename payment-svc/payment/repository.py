@@ -1,0 +1,177 @@
+"""Queries of payment-svc: the only module that builds SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payment.models import Bill, LedgerEntry, Notification, Payment, Settlement, SettlementLine
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+# --- Bills -------------------------------------------------------------------------------------------
+
+
+async def bill(session: AsyncSession, bill_id: str, *, lock: bool = False) -> Bill | None:
+    stmt = select(Bill).where(Bill.id == bill_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def bill_of_dossier(session: AsyncSession, dossier_id: str, *, lock: bool = False) -> Bill | None:
+    stmt = select(Bill).where(Bill.dossier_id == dossier_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_bill_if_absent(session: AsyncSession, values: dict[str, object]) -> bool:
+    """Insert a bill unless the dossier already has one (race-safe on both backends)."""
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(Bill).values(**values).on_conflict_do_nothing(index_elements=["dossier_id"]).returning(Bill.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def list_bills(
+    session: AsyncSession,
+    *,
+    unit: str | None,
+    status: str | None,
+    dossier_code: str | None,
+    limit: int,
+    offset: int,
+) -> Sequence[Bill]:
+    stmt = select(Bill)
+    if unit is not None:
+        stmt = stmt.where(Bill.receiving_unit == unit)
+    if status is not None:
+        stmt = stmt.where(Bill.status == status)
+    if dossier_code is not None:
+        stmt = stmt.where(Bill.dossier_code == dossier_code)
+    stmt = stmt.order_by(Bill.created_at.desc(), Bill.id).limit(limit).offset(offset)
+    return (await session.execute(stmt)).scalars().all()
+
+
+# --- Payments ----------------------------------------------------------------------------------------
+
+
+async def payment(session: AsyncSession, payment_id: str, *, lock: bool = False) -> Payment | None:
+    stmt = select(Payment).where(Payment.id == payment_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def payment_by_order_ref(session: AsyncSession, order_ref: str, *, lock: bool = False) -> Payment | None:
+    stmt = select(Payment).where(Payment.order_ref == order_ref)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def payments_of_bill(session: AsyncSession, bill_id: str, *, lock: bool = False) -> Sequence[Payment]:
+    stmt = select(Payment).where(Payment.bill_id == bill_id).order_by(Payment.created_at, Payment.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def due_payments(session: AsyncSession, now: datetime, limit: int) -> Sequence[Payment]:
+    """Pending payments past their expiry, locked; replicas sweeping at once skip each other's rows."""
+    stmt = (
+        select(Payment)
+        .where(Payment.status.in_(("created", "pending")), Payment.expires_at < now)
+        .order_by(Payment.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def paid_payments_between(
+    session: AsyncSession, provider: str, start: datetime, end: datetime
+) -> Sequence[Payment]:
+    stmt = select(Payment).where(
+        Payment.provider == provider,
+        Payment.paid_at.is_not(None),
+        Payment.paid_at >= start,
+        Payment.paid_at < end,
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def payment_by_txn(session: AsyncSession, provider: str, provider_txn_id: str) -> Payment | None:
+    stmt = select(Payment).where(Payment.provider == provider, Payment.provider_txn_id == provider_txn_id)
+    return (await session.execute(stmt)).scalars().first()
+
+
+# --- Notifications -----------------------------------------------------------------------------------
+
+
+async def notification(session: AsyncSession, provider: str, provider_txn_id: str) -> Notification | None:
+    stmt = select(Notification).where(
+        Notification.provider == provider, Notification.provider_txn_id == provider_txn_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_notification_if_absent(session: AsyncSession, values: dict[str, object]) -> bool:
+    """Insert a notification unless (provider, provider_txn_id) is known: True if this call inserted it.
+
+    The unique constraint decides between concurrent copies: on PostgreSQL the second insert waits for the first
+    transaction and then does nothing; on SQLite writers are serialised (BEGIN IMMEDIATE).
+    """
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(Notification)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["provider", "provider_txn_id"])
+        .returning(Notification.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+# --- Ledger ------------------------------------------------------------------------------------------
+
+
+async def ledger(
+    session: AsyncSession, *, bill_id: str | None = None, payment_id: str | None = None
+) -> Sequence[LedgerEntry]:
+    stmt = select(LedgerEntry).order_by(LedgerEntry.id)
+    if bill_id is not None:
+        stmt = stmt.where(LedgerEntry.bill_id == bill_id)
+    if payment_id is not None:
+        stmt = stmt.where(LedgerEntry.payment_id == payment_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+# --- Settlements -------------------------------------------------------------------------------------
+
+
+async def settlement(session: AsyncSession, settlement_id: str) -> Settlement | None:
+    return await session.get(Settlement, settlement_id)
+
+
+async def settlement_by_hash(session: AsyncSession, provider: str, sha256: str) -> Settlement | None:
+    stmt = select(Settlement).where(Settlement.provider == provider, Settlement.sha256 == sha256)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def settlement_lines(session: AsyncSession, settlement_id: str) -> Sequence[SettlementLine]:
+    stmt = (
+        select(SettlementLine)
+        .where(SettlementLine.settlement_id == settlement_id)
+        .order_by(SettlementLine.line_no == 0, SettlementLine.line_no, SettlementLine.id)
+    )
+    return (await session.execute(stmt)).scalars().all()

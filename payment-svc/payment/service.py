@@ -1,0 +1,611 @@
+"""Domain logic of payment-svc: bills, the payment state machine, notifications, refunds, expiry.
+
+Functions take the request's (or the consumer's) session and never commit. Every change of state writes a ledger
+row and its event (outbox) in the same transaction.
+
+State machine of a payment::
+
+    created ─► pending ─► paid ─► partially_refunded ─► refunded
+                   │                      └──────────────►┘
+                   ├─► failed    (final)
+                   └─► expired   (final)
+
+A notification can only move a payment forwards: a "failed" after "paid" is stale and ignored, a "paid" for a
+payment already failed or expired leaves it as it is and raises a flag (the money has to be returned by hand).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payment import ledger, repository
+from payment.models import Bill, Payment
+from payment.providers import Notification
+from payment.settings import Settings
+from services.bus.outbox import enqueue
+from services.contracts.intake import DossierReceived
+from services.contracts.payment import (
+    BillCancelled,
+    BillRequested,
+    FlagKind,
+    PaymentExpired,
+    PaymentFailed,
+    PaymentFlagged,
+    PaymentPaid,
+    PaymentRefunded,
+    PaymentStarted,
+)
+from services.errors import Conflict, Invalid, NotFound, Problem
+from services.events import EventPayload, new_event
+from services.topics import PAYMENT_PAYMENTS
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "/payment"
+ONLINE_PROVIDERS = ("payos", "vnpay", "momo", "zalopay")
+PROVIDERS = (*ONLINE_PROVIDERS, "cash")
+
+CREATED, PENDING, PAID, FAILED, EXPIRED = "created", "pending", "paid", "failed", "expired"
+PARTIALLY_REFUNDED, REFUNDED = "partially_refunded", "refunded"
+OPEN_STATES = frozenset({CREATED, PENDING})
+PAID_STATES = frozenset({PAID, PARTIALLY_REFUNDED, REFUNDED})
+FINAL_STATES = frozenset({FAILED, EXPIRED, REFUNDED})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    CREATED: frozenset({PENDING, FAILED, EXPIRED}),
+    PENDING: frozenset({PAID, FAILED, EXPIRED}),
+    PAID: frozenset({PARTIALLY_REFUNDED, REFUNDED}),
+    PARTIALLY_REFUNDED: frozenset({PARTIALLY_REFUNDED, REFUNDED}),
+    FAILED: frozenset(),
+    EXPIRED: frozenset(),
+    REFUNDED: frozenset(),
+}
+
+BILL_OPEN, BILL_PAID, BILL_CANCELLED = "open", "paid", "cancelled"
+
+
+class Outcome(StrEnum):
+    """What a verified notification did."""
+
+    APPLIED = "applied"  # moved the payment (paid or failed)
+    DUPLICATE = "duplicate"  # this provider transaction was seen before: no effect
+    AMOUNT_MISMATCH = "amount_mismatch"  # flagged, not paid
+    STALE = "stale"  # older news than the payment's state (failed after paid): ignored
+    FINAL = "final"  # the payment is already expired / failed: no change (flagged if money was taken)
+    DOUBLE_PAYMENT = "double_payment"  # a second transaction paid an already paid payment: flagged
+    NOT_FOUND = "not_found"  # no payment of this provider with that order reference: nothing recorded
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    payment: Payment | None = None
+    #: for DUPLICATE: what the first copy did, so that the provider gets the same answer again
+    first_outcome: Outcome | None = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; everything is stored in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def new_order_ref() -> str:
+    """15 digits, no leading zero: fits payOS's numeric orderCode, VNPay's vnp_TxnRef and the QR purpose."""
+    return str(10**14 + secrets.randbelow(9 * 10**14))
+
+
+async def publish(session: AsyncSession, settings: Settings, payload: EventPayload, subject: str) -> None:
+    event = new_event(payload, source=SOURCE, subject=subject)
+    await enqueue(session, event, topic=PAYMENT_PAYMENTS.full_name(settings.topic_prefix))
+
+
+def _bill_fields(bill: Bill, at: datetime) -> dict[str, object]:
+    return {
+        "bill_id": bill.id,
+        "dossier_id": bill.dossier_id,
+        "dossier_code": bill.dossier_code,
+        "receiving_unit": bill.receiving_unit,
+        "at": at,
+    }
+
+
+def _payment_fields(bill: Bill, payment: Payment, at: datetime) -> dict[str, object]:
+    return {
+        **_bill_fields(bill, at),
+        "payment_id": payment.id,
+        "provider": payment.provider,
+        "online": payment.provider in ONLINE_PROVIDERS,
+        "amount": payment.amount,
+    }
+
+
+async def _transition(
+    session: AsyncSession,
+    payment: Payment,
+    to: str,
+    *,
+    actor: str,
+    at: datetime,
+    amount: int = 0,
+    provider_txn_id: str | None = None,
+    note: str = "",
+    kind: str = "transition",
+) -> None:
+    if to not in TRANSITIONS[payment.status]:
+        raise Conflict(
+            f"A payment that is {payment.status} cannot become {to}.",
+            code="invalid-transition",
+            status=payment.status,
+        )
+    await ledger.record(
+        session,
+        kind=kind,
+        actor=actor,
+        bill_id=payment.bill_id,
+        payment_id=payment.id,
+        from_status=payment.status,
+        to_status=to,
+        amount=amount,
+        provider=payment.provider,
+        provider_txn_id=provider_txn_id,
+        note=note,
+        at=at,
+    )
+    payment.status = to
+    payment.updated_at = at
+
+
+async def _flag(
+    session: AsyncSession,
+    settings: Settings,
+    kind: FlagKind,
+    *,
+    detail: str,
+    actor: str,
+    provider: str,
+    bill: Bill | None = None,
+    payment: Payment | None = None,
+    provider_txn_id: str | None = None,
+    reported_amount: int | None = None,
+    at: datetime,
+) -> None:
+    await ledger.record(
+        session,
+        kind="flag",
+        actor=actor,
+        bill_id=bill.id if bill else None,
+        payment_id=payment.id if payment else None,
+        provider=provider,
+        provider_txn_id=provider_txn_id,
+        amount=reported_amount or 0,
+        note=f"{kind.value}: {detail}",
+        at=at,
+    )
+    log.warning("payment_flagged", kind=kind.value, detail=detail, payment_id=payment.id if payment else None)
+    await publish(
+        session,
+        settings,
+        PaymentFlagged(
+            kind=kind,
+            bill_id=bill.id if bill else None,
+            payment_id=payment.id if payment else None,
+            dossier_id=bill.dossier_id if bill else None,
+            dossier_code=bill.dossier_code if bill else None,
+            provider=provider,
+            provider_txn_id=provider_txn_id,
+            expected_amount=payment.amount if payment else None,
+            reported_amount=reported_amount,
+            detail=detail,
+            at=at,
+        ),
+        subject=bill.dossier_id if bill else (provider_txn_id or provider),
+    )
+
+
+# --- Bills -------------------------------------------------------------------------------------------
+
+
+async def open_bill(session: AsyncSession, settings: Settings, received: DossierReceived) -> Bill | None:
+    """A bill for a received dossier from its fee items; none when the total is zero or one exists already."""
+    total = sum(item.amount for item in received.fees)
+    if total <= 0:
+        return None
+    at = now()
+    values: dict[str, object] = {
+        "id": str(uuid.uuid4()),
+        "dossier_id": received.dossier_id,
+        "dossier_code": received.code,
+        "receiving_unit": received.receiving_unit,
+        "procedure_code": received.procedure_code,
+        "field_code": received.field_code,
+        "dossier_channel": received.channel.value,
+        "amount": total,
+        "currency": "VND",
+        "items": [item.model_dump() for item in received.fees],
+        "status": BILL_OPEN,
+        "created_at": at,
+        "updated_at": at,
+    }
+    if not await repository.add_bill_if_absent(session, values):
+        return None
+    bill = await repository.bill_of_dossier(session, received.dossier_id)
+    assert bill is not None
+    await ledger.record(
+        session, kind="bill_opened", actor="intake", bill_id=bill.id, to_status=BILL_OPEN, amount=total, at=at
+    )
+    await publish(
+        session,
+        settings,
+        BillRequested(
+            **_bill_fields(bill, at),  # type: ignore[arg-type]
+            procedure_code=bill.procedure_code,
+            field_code=bill.field_code,
+            dossier_channel=bill.dossier_channel,
+            amount=total,
+        ),
+        subject=bill.dossier_id,
+    )
+    return bill
+
+
+async def cancel_bill(session: AsyncSession, settings: Settings, dossier_id: str, reason: str) -> Bill | None:
+    """Cancel the open bill of a refused or withdrawn dossier; its pending payments expire with it."""
+    existing = await repository.bill_of_dossier(session, dossier_id)
+    if existing is None:
+        return None
+    # Lock order everywhere: payments, then their bill.
+    payments = await repository.payments_of_bill(session, existing.id, lock=True)
+    bill = await repository.bill(session, existing.id, lock=True)
+    assert bill is not None
+    at = now()
+    if bill.status == BILL_CANCELLED:
+        return bill
+    if bill.status == BILL_PAID:
+        paid = next((p for p in payments if p.status in PAID_STATES), None)
+        await _flag(
+            session,
+            settings,
+            FlagKind.PAID_AFTER_CANCEL,
+            detail=f"dossier {bill.dossier_code} was closed ({reason}) after its bill was paid: refund due",
+            actor="intake",
+            provider=paid.provider if paid else "unknown",
+            bill=bill,
+            payment=paid,
+            at=at,
+        )
+        return bill
+    for payment in payments:
+        if payment.status in OPEN_STATES:
+            await _expire(session, settings, bill, payment, at=at, actor="intake", reason="bill cancelled")
+    await ledger.record(
+        session,
+        kind="bill_cancelled",
+        actor="intake",
+        bill_id=bill.id,
+        from_status=bill.status,
+        to_status=BILL_CANCELLED,
+        note=reason,
+        at=at,
+    )
+    bill.status = BILL_CANCELLED
+    bill.updated_at = at
+    await publish(session, settings, BillCancelled(**_bill_fields(bill, at), reason=reason), subject=bill.dossier_id)  # type: ignore[arg-type]
+    return bill
+
+
+# --- Payments ----------------------------------------------------------------------------------------
+
+
+async def start_payment(
+    session: AsyncSession, settings: Settings, bill: Bill, provider: str, *, actor: str
+) -> tuple[Payment, bool]:
+    """Start paying `bill` through `provider`: created → pending. Returns (payment, created).
+
+    The pending payment of the same provider is returned again (a portal retry); another provider's pending
+    payment must expire or fail first (two live payments could both take the money).
+    """
+    if provider not in ONLINE_PROVIDERS:
+        raise Invalid(f"Unknown provider {provider!r}; one of {', '.join(ONLINE_PROVIDERS)}.", field="body.provider")
+    payments = await repository.payments_of_bill(session, bill.id, lock=True)
+    locked = await repository.bill(session, bill.id, lock=True)
+    assert locked is not None
+    bill = locked
+    if bill.status == BILL_PAID:
+        raise Conflict("This bill is paid already.", code="bill-paid")
+    if bill.status == BILL_CANCELLED:
+        raise Conflict("This bill was cancelled: the dossier was refused or withdrawn.", code="bill-cancelled")
+    at = now()
+    for existing in payments:
+        if existing.status not in OPEN_STATES:
+            continue
+        if aware(existing.expires_at) <= at:
+            await _expire(session, settings, bill, existing, at=at, actor="system:expiry", reason="time limit")
+            continue
+        if existing.provider == provider:
+            return existing, False
+        raise Conflict(
+            f"Payment {existing.id} through {existing.provider} is still pending until "
+            f"{aware(existing.expires_at).isoformat()}.",
+            code="payment-pending",
+            payment_id=existing.id,
+        )
+    payment = Payment(
+        id=str(uuid.uuid4()),
+        bill_id=bill.id,
+        order_ref=new_order_ref(),
+        provider=provider,
+        amount=bill.amount,
+        currency=bill.currency,
+        status=CREATED,
+        refunded_amount=0,
+        created_at=at,
+        updated_at=at,
+        expires_at=at + timedelta(seconds=settings.payment_ttl_seconds),
+        started_by=actor[:100],
+    )
+    session.add(payment)
+    await ledger.record(
+        session,
+        kind="transition",
+        actor=actor,
+        bill_id=bill.id,
+        payment_id=payment.id,
+        to_status=CREATED,
+        provider=provider,
+        note=f"order {payment.order_ref}",
+        at=at,
+    )
+    await _transition(session, payment, PENDING, actor=actor, at=at, note="sent to the provider")
+    await publish(
+        session,
+        settings,
+        PaymentStarted(
+            **_payment_fields(bill, payment, at),  # type: ignore[arg-type]
+            order_ref=payment.order_ref,
+            expires_at=payment.expires_at,
+        ),
+        subject=bill.dossier_id,
+    )
+    return payment, True
+
+
+async def _expire(
+    session: AsyncSession, settings: Settings, bill: Bill, payment: Payment, *, at: datetime, actor: str, reason: str
+) -> None:
+    await _transition(session, payment, EXPIRED, actor=actor, at=at, note=reason)
+    await publish(
+        session,
+        settings,
+        PaymentExpired(**_payment_fields(bill, payment, at), reason=reason),  # type: ignore[arg-type]
+        subject=bill.dossier_id,
+    )
+
+
+async def expire_due(session: AsyncSession, settings: Settings, *, at: datetime | None = None, limit: int = 500) -> int:
+    """Expire pending payments past their time; returns how many. Safe to run in every replica at once."""
+    at = at or now()
+    due = await repository.due_payments(session, at, limit)
+    for payment in due:
+        bill = await repository.bill(session, payment.bill_id)
+        assert bill is not None
+        await _expire(session, settings, bill, payment, at=at, actor="system:expiry", reason="time limit")
+    return len(due)
+
+
+async def apply_notification(
+    session: AsyncSession, settings: Settings, note: Notification, *, source: str = "webhook"
+) -> Result:
+    """Apply a verified provider notification exactly once in effect."""
+    actor = f"{note.provider}:{source}"
+    payment = await repository.payment_by_order_ref(session, note.order_ref, lock=True)
+    if payment is None or payment.provider != note.provider:
+        log.info("notification_unknown_order", provider=note.provider, order_ref=note.order_ref)
+        return Result(Outcome.NOT_FOUND)
+    # Same payment ⇒ serialised by the row lock above; the unique constraint covers everything else.
+    seen = await repository.notification(session, note.provider, note.provider_txn_id)
+    if seen is not None:
+        return Result(Outcome.DUPLICATE, payment, first_outcome=Outcome(seen.outcome))
+    bill = await repository.bill(session, payment.bill_id, lock=True)
+    assert bill is not None
+    at = now()
+
+    outcome: Outcome
+    if payment.status in OPEN_STATES and aware(payment.expires_at) <= at:
+        paid_in_time = note.status == "paid" and note.paid_at is not None and note.paid_at <= aware(payment.expires_at)
+        if not paid_in_time:
+            await _expire(session, settings, bill, payment, at=at, actor="system:expiry", reason="time limit")
+    if note.amount != payment.amount or note.currency.upper() != payment.currency:
+        outcome = Outcome.AMOUNT_MISMATCH
+    elif payment.status in OPEN_STATES:
+        outcome = Outcome.APPLIED
+    elif note.status == "failed":
+        outcome = Outcome.STALE if payment.status in PAID_STATES else Outcome.FINAL
+    elif payment.status in PAID_STATES:
+        outcome = Outcome.STALE if payment.provider_txn_id == note.provider_txn_id else Outcome.DOUBLE_PAYMENT
+    else:
+        outcome = Outcome.FINAL
+
+    inserted = await repository.add_notification_if_absent(
+        session,
+        {
+            "provider": note.provider,
+            "provider_txn_id": note.provider_txn_id,
+            "order_ref": note.order_ref,
+            "payment_id": payment.id,
+            "amount": note.amount,
+            "currency": note.currency[:3],
+            "status": note.status,
+            "outcome": outcome.value,
+            "source": source,
+            "received_at": at,
+        },
+    )
+    if not inserted:  # a concurrent copy (of another payment's order ref) won the race
+        return Result(Outcome.DUPLICATE, payment, first_outcome=outcome)
+
+    if outcome is Outcome.AMOUNT_MISMATCH:
+        await _flag(
+            session,
+            settings,
+            FlagKind.AMOUNT_MISMATCH,
+            detail=f"{note.provider} reports {note.amount} {note.currency} for a payment of {payment.amount} VND",
+            actor=actor,
+            provider=note.provider,
+            bill=bill,
+            payment=payment,
+            provider_txn_id=note.provider_txn_id,
+            reported_amount=note.amount,
+            at=at,
+        )
+    elif outcome is Outcome.APPLIED and note.status == "paid":
+        await mark_paid(session, settings, bill, payment, note, actor=actor, at=at, via=source)
+    elif outcome is Outcome.APPLIED:
+        await _transition(
+            session, payment, FAILED, actor=actor, at=at, provider_txn_id=note.provider_txn_id, note="declined"
+        )
+        await publish(
+            session,
+            settings,
+            PaymentFailed(**_payment_fields(bill, payment, at), reason=f"{note.provider} reports failure"),  # type: ignore[arg-type]
+            subject=bill.dossier_id,
+        )
+    elif outcome is Outcome.DOUBLE_PAYMENT or (outcome is Outcome.FINAL and note.status == "paid"):
+        kind = FlagKind.DOUBLE_PAYMENT if outcome is Outcome.DOUBLE_PAYMENT else FlagKind.PAID_WHEN_FINAL
+        await _flag(
+            session,
+            settings,
+            kind,
+            detail=f"{note.provider} took {note.amount} VND (txn {note.provider_txn_id}) for a payment already "
+            f"{payment.status}: refund due",
+            actor=actor,
+            provider=note.provider,
+            bill=bill,
+            payment=payment,
+            provider_txn_id=note.provider_txn_id,
+            reported_amount=note.amount,
+            at=at,
+        )
+    else:
+        await ledger.record(
+            session,
+            kind="ignored",
+            actor=actor,
+            bill_id=bill.id,
+            payment_id=payment.id,
+            provider=note.provider,
+            provider_txn_id=note.provider_txn_id,
+            note=f"{note.status} notification for a payment already {payment.status}: no change",
+            at=at,
+        )
+    return Result(outcome, payment)
+
+
+async def mark_paid(
+    session: AsyncSession,
+    settings: Settings,
+    bill: Bill,
+    payment: Payment,
+    note: Notification,
+    *,
+    actor: str,
+    at: datetime,
+    via: str,
+) -> None:
+    paid_at = note.paid_at.astimezone(UTC) if note.paid_at else at
+    await _transition(
+        session,
+        payment,
+        PAID,
+        actor=actor,
+        at=at,
+        amount=note.amount,
+        provider_txn_id=note.provider_txn_id,
+        note=f"paid via {via}",
+        kind="transition" if via == "webhook" else "correction",
+    )
+    payment.provider_txn_id = note.provider_txn_id
+    payment.paid_at = paid_at
+    await publish(
+        session,
+        settings,
+        PaymentPaid(
+            **_payment_fields(bill, payment, at),  # type: ignore[arg-type]
+            provider_txn_id=note.provider_txn_id,
+            paid_at=paid_at,
+            via=via,
+        ),
+        subject=bill.dossier_id,
+    )
+    if bill.status == BILL_OPEN:
+        await ledger.record(
+            session, kind="bill_paid", actor=actor, bill_id=bill.id, payment_id=payment.id,
+            from_status=BILL_OPEN, to_status=BILL_PAID, amount=note.amount, at=at,
+        )  # fmt: skip
+        bill.status = BILL_PAID
+        bill.updated_at = at
+    else:
+        await _flag(
+            session,
+            settings,
+            FlagKind.DOUBLE_PAYMENT if bill.status == BILL_PAID else FlagKind.PAID_AFTER_CANCEL,
+            detail=f"payment {payment.id} was paid while its bill is {bill.status}: refund due",
+            actor=actor,
+            provider=payment.provider,
+            bill=bill,
+            payment=payment,
+            provider_txn_id=note.provider_txn_id,
+            reported_amount=note.amount,
+            at=at,
+        )
+
+
+async def refund(
+    session: AsyncSession, settings: Settings, payment_id: str, amount: int, reason: str, *, actor: str
+) -> Payment:
+    """Give back part or all of a paid payment; the total refunded never exceeds what was paid."""
+    payment = await repository.payment(session, payment_id, lock=True)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.")
+    if payment.status not in (PAID, PARTIALLY_REFUNDED):
+        raise Conflict(f"Only a paid payment can be refunded; this one is {payment.status}.", code="not-refundable")
+    remaining = payment.amount - payment.refunded_amount
+    if amount > remaining:
+        raise Problem(
+            422,
+            f"A refund of {amount} VND is more than the {remaining} VND left of this payment.",
+            code="refund-exceeds-paid",
+            paid=payment.amount,
+            refunded=payment.refunded_amount,
+            remaining=remaining,
+        )
+    bill = await repository.bill(session, payment.bill_id)
+    assert bill is not None
+    at = now()
+    total = payment.refunded_amount + amount
+    to = REFUNDED if total == payment.amount else PARTIALLY_REFUNDED
+    await _transition(session, payment, to, actor=actor, at=at, amount=amount, kind="refund", note=reason)
+    payment.refunded_amount = total
+    await publish(
+        session,
+        settings,
+        PaymentRefunded(
+            **_payment_fields(bill, payment, at),  # type: ignore[arg-type]
+            refund_amount=amount,
+            refunded_total=total,
+            fully_refunded=to == REFUNDED,
+            reason=reason,
+        ),
+        subject=bill.dossier_id,
+    )
+    return payment

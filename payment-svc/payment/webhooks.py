@@ -1,0 +1,147 @@
+"""Wallet webhooks: one endpoint per provider, reached through the gateway with a wallet identity.
+
+Order of work for each request: the caller must be a wallet (internal identity, Role.WALLET); the provider's
+signature is checked over the raw request with a constant-time compare before any field is trusted; a bad or
+missing signature is answered 401 (body in the provider's own format), logged as a security event, and nothing is
+recorded. A verified notification is applied exactly once in effect (see `service.apply_notification`), and the
+provider gets the answer its protocol expects.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
+
+from payment import service
+from payment.providers import (
+    MoMoProvider,
+    PayOSProvider,
+    Reply,
+    SignatureError,
+    VNPayProvider,
+    WebhookError,
+    WebhookProvider,
+    ZaloPayProvider,
+    providers_by_name,
+    reply_for,
+)
+from payment.service import Outcome
+from payment.settings import Settings
+from services.db import SessionDep
+from services.identity import Identity, Role, require
+
+log = structlog.get_logger("payment.security")
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+Wallet = Annotated[Identity, Depends(require(Role.WALLET))]
+
+
+def build_providers(settings: Settings) -> dict[str, WebhookProvider]:
+    return providers_by_name(
+        [
+            PayOSProvider(settings.payos_checksum_key.get_secret_value()),
+            VNPayProvider(settings.vnpay_hash_secret.get_secret_value(), settings.vnpay_tmn_code),
+            MoMoProvider(
+                settings.momo_partner_code,
+                settings.momo_access_key.get_secret_value(),
+                settings.momo_secret_key.get_secret_value(),
+            ),
+            ZaloPayProvider(settings.zalopay_key2.get_secret_value(), settings.zalopay_app_id),
+        ]
+    )
+
+
+def _json(status_code: int, obj: Any) -> Reply:
+    return Reply(status_code, json.dumps(obj, separators=(",", ":")).encode(), "application/json")
+
+
+def reply_final(provider: WebhookProvider, status: str) -> Reply:
+    """The answer for a payment already expired or failed: final, do not retry, nothing changed."""
+    message = f"payment {status}"
+    if provider.name == "vnpay":
+        return _json(200, {"RspCode": "02", "Message": f"Order already confirmed ({message})"})
+    if provider.name == "zalopay":
+        return _json(200, {"return_code": 2, "return_message": message})
+    if provider.name == "momo":
+        return Reply(204, b"", "")
+    return _json(200, {"success": False, "message": message})
+
+
+def reply_for_outcome(provider: WebhookProvider, outcome: Outcome, status: str) -> Reply:
+    if outcome is Outcome.APPLIED:
+        return provider.reply_ok()
+    if outcome is Outcome.NOT_FOUND:
+        return provider.reply_not_found()
+    if outcome is Outcome.AMOUNT_MISMATCH:
+        return provider.reply_bad_amount()
+    if outcome is Outcome.FINAL:
+        return reply_final(provider, status)
+    return provider.reply_duplicate()  # DUPLICATE of an applied one, STALE, DOUBLE_PAYMENT: already confirmed
+
+
+def _response(reply: Reply, status_code: int | None = None) -> Response:
+    return Response(reply.body, status_code=status_code or reply.status_code, media_type=reply.content_type or None)
+
+
+async def handle(request: Request, session: SessionDep, name: str) -> Response:
+    providers: dict[str, WebhookProvider] = request.app.state.providers
+    provider = providers[name]
+    raw = await request.body()
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    try:
+        note = provider.verify(raw, query, request.headers)
+    except SignatureError as exc:
+        log.warning(
+            "webhook_signature_rejected",
+            security=True,
+            provider=name,
+            reason=str(exc),
+            client=request.client.host if request.client else None,
+            bytes=len(raw) + len(query),
+        )
+        return _response(provider.reply_bad_signature(), 401)
+    except WebhookError as exc:
+        log.warning("webhook_malformed", provider=name, reason=str(exc))
+        return _response(reply_for(provider, exc))
+    settings: Settings = request.app.state.settings
+    result = await service.apply_notification(session, settings, note, source="webhook")
+    outcome = result.first_outcome if result.outcome is Outcome.DUPLICATE and result.first_outcome else result.outcome
+    if result.outcome is Outcome.DUPLICATE and outcome is Outcome.APPLIED:
+        outcome = Outcome.DUPLICATE
+    status = result.payment.status if result.payment else "unknown"
+    log.info(
+        "webhook_applied",
+        provider=name,
+        outcome=result.outcome.value,
+        order_ref=note.order_ref,
+        provider_txn_id=note.provider_txn_id,
+    )
+    return _response(reply_for_outcome(provider, outcome, status))
+
+
+@router.post("/payos", summary="payOS-style webhook (JSON, HMAC-SHA256 over the sorted data fields)")
+async def payos(request: Request, session: SessionDep, who: Wallet) -> Response:
+    return await handle(request, session, "payos")
+
+
+@router.get("/vnpay", summary="VNPay 2.1.0 IPN (query string, HMAC-SHA512)")
+async def vnpay(request: Request, session: SessionDep, who: Wallet) -> Response:
+    return await handle(request, session, "vnpay")
+
+
+@router.post("/vnpay", include_in_schema=False)
+async def vnpay_post(request: Request, session: SessionDep, who: Wallet) -> Response:
+    return await handle(request, session, "vnpay")
+
+
+@router.post("/momo", summary="MoMo v2/v3 IPN (JSON, HMAC-SHA256; answered 204)")
+async def momo(request: Request, session: SessionDep, who: Wallet) -> Response:
+    return await handle(request, session, "momo")
+
+
+@router.post("/zalopay", summary="ZaloPay callback (JSON with a data string and its HMAC-SHA256 mac)")
+async def zalopay(request: Request, session: SessionDep, who: Wallet) -> Response:
+    return await handle(request, session, "zalopay")

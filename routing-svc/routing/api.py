@@ -1,0 +1,239 @@
+"""HTTP API of routing-svc (behind the gateway's /api/v1/routing/…). Thin: checks the caller, calls the service."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from routing import repository as repo
+from routing.forms import STATUS_LABELS_VI, render_form04, render_form05
+from routing.models import Journey
+from routing.schemas import (
+    ActionOut,
+    AssignIn,
+    CompleteIn,
+    ExtendIn,
+    HopOut,
+    JourneyOut,
+    JourneySummary,
+    RefuseIn,
+    RejectIn,
+    ResumeIn,
+    ReturnIn,
+    StepOut,
+    SupplementIn,
+    TransferIn,
+    WorklistPage,
+)
+from routing.service import Actor, Journeys, can_read
+from routing.settings import Settings
+from services import catalogue_replica
+from services.contracts.routing import NationalStatus
+from services.db import SessionDep
+from services.errors import Invalid, NotFound, Problem
+from services.identity import CurrentIdentity, Identity, Role
+
+router = APIRouter(tags=["routing"])
+
+
+def _staff(who: Identity) -> Actor:
+    if not who.is_staff or who.unit is None:
+        raise Problem(403, "Only staff bound to a unit act on dossiers.", code="forbidden")
+    return Actor.of(who)
+
+
+def _svc(request: Request, session: SessionDep) -> Journeys:
+    settings: Settings = request.app.state.settings
+    return Journeys(session, settings.topic_prefix)
+
+
+def summary(j: Journey) -> JourneySummary:
+    out = JourneySummary.model_validate(j)
+    out.status_label = STATUS_LABELS_VI[NationalStatus(j.status)]
+    return out
+
+
+async def _detail(session: SessionDep, j: Journey) -> JourneyOut:
+    out = JourneyOut.model_validate(j, from_attributes=True)
+    out.status_label = STATUS_LABELS_VI[NationalStatus(j.status)]
+    out.steps = [StepOut.model_validate(s) for s in await repo.steps(session, j.dossier_id)]
+    out.hops = [HopOut.model_validate(h) for h in await repo.hops(session, j.dossier_id)]
+    out.extended = await repo.extension(session, j.dossier_id) is not None
+    return out
+
+
+async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> Journey:
+    j = await repo.journey(session, dossier_id)
+    if j is None:
+        raise NotFound(f"No journey for dossier {dossier_id}.", code="journey-not-found")
+    units = {s.unit for s in await repo.steps(session, dossier_id)}
+    if not can_read(j, who, units):
+        raise Problem(403, f"Unit {who.unit} has no part in dossier {j.code}.", code="forbidden")
+    return j
+
+
+@router.get("/journeys/{dossier_id}", response_model=JourneyOut, summary="A dossier's journey")
+async def get_journey(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> JourneyOut:
+    return await _detail(session, await _readable(session, dossier_id, who))
+
+
+@router.get("/journeys/{dossier_id}/actions", response_model=list[ActionOut], summary="The action log")
+async def get_actions(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> list[ActionOut]:
+    await _readable(session, dossier_id, who)
+    return [ActionOut.model_validate(a) for a in await repo.actions(session, dossier_id)]
+
+
+async def _act(session: SessionDep, j: Journey) -> JourneyOut:
+    await session.flush()
+    return await _detail(session, j)
+
+
+@router.post("/journeys/{dossier_id}/transfer", response_model=JourneyOut, summary="Request a hop (or re-route)")
+async def transfer(
+    dossier_id: str, body: TransferIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    await _svc(request, session).transfer(dossier_id, _staff(who), body.to_unit, body.note)
+    return await _act(session, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
+
+
+@router.post("/journeys/{dossier_id}/hops/{hop_id}/accept", response_model=JourneyOut, summary="Accept a hop")
+async def accept(
+    dossier_id: str, hop_id: int, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    return await _act(session, await _svc(request, session).accept_hop(dossier_id, hop_id, _staff(who)))
+
+
+@router.post("/journeys/{dossier_id}/hops/{hop_id}/reject", response_model=JourneyOut, summary="Reject a hop")
+async def reject(
+    dossier_id: str, hop_id: int, body: RejectIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    j = await _svc(request, session).reject_hop(dossier_id, hop_id, _staff(who), body.reason)
+    return await _act(session, j)
+
+
+@router.post("/journeys/{dossier_id}/assign", response_model=JourneyOut, summary="Assign to an officer")
+async def assign(
+    dossier_id: str, body: AssignIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    return await _act(session, await _svc(request, session).assign(dossier_id, _staff(who), body.officer, body.note))
+
+
+@router.post("/journeys/{dossier_id}/complete", response_model=JourneyOut, summary="Complete the current step")
+async def complete(
+    dossier_id: str, body: CompleteIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    j = await _svc(request, session).complete(dossier_id, _staff(who), body.result, body.note)
+    return await _act(session, j)
+
+
+@router.post("/journeys/{dossier_id}/refuse", response_model=JourneyOut, summary="Refuse the dossier (with reasons)")
+async def refuse(
+    dossier_id: str, body: RefuseIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    j = await _svc(request, session).refuse(dossier_id, _staff(who), list(body.reasons), body.note)
+    return await _act(session, j)
+
+
+@router.post(
+    "/journeys/{dossier_id}/supplement", response_model=JourneyOut, summary="Request a supplement (stops the clock)"
+)
+async def supplement(
+    dossier_id: str, body: SupplementIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    j = await _svc(request, session).request_supplement(dossier_id, _staff(who), list(body.missing), body.reason)
+    return await _act(session, j)
+
+
+@router.post("/journeys/{dossier_id}/resume", response_model=JourneyOut, summary="Resume after a supplement")
+async def resume(
+    dossier_id: str, body: ResumeIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    return await _act(session, await _svc(request, session).resume(dossier_id, _staff(who), body.note))
+
+
+@router.post("/journeys/{dossier_id}/extend", response_model=JourneyOut, summary="The one extension (form 04)")
+async def extend(
+    dossier_id: str, body: ExtendIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    await _svc(request, session).extend(dossier_id, _staff(who), body.new_date, body.reason)
+    return await _act(session, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
+
+
+@router.post("/journeys/{dossier_id}/return", response_model=JourneyOut, summary="Send the result to the desk")
+async def return_to_desk(
+    dossier_id: str, body: ReturnIn, request: Request, session: SessionDep, who: CurrentIdentity
+) -> JourneyOut:
+    return await _act(session, await _svc(request, session).return_to_desk(dossier_id, _staff(who), body.note))
+
+
+async def _unit_names(session: SessionDep, ids: set[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for unit_id in ids:
+        unit = await catalogue_replica.unit(session, unit_id)
+        if unit is not None:
+            names[unit_id] = unit.name
+    return names
+
+
+@router.get("/journeys/{dossier_id}/forms/04", response_class=HTMLResponse, summary="Form 04: apology, new date")
+async def form04(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> HTMLResponse:
+    j = await _readable(session, dossier_id, who)
+    ext = await repo.extension(session, dossier_id)
+    if ext is None:
+        raise NotFound(f"Dossier {j.code} was not extended: there is no form 04.", code="no-extension")
+    names = await _unit_names(session, {ext.unit, j.receiving_unit})
+    return HTMLResponse(render_form04(j, ext, names))
+
+
+@router.get("/journeys/{dossier_id}/forms/05", response_class=HTMLResponse, summary="Form 05: control slip")
+async def form05(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> HTMLResponse:
+    j = await _readable(session, dossier_id, who)
+    steps = await repo.steps(session, dossier_id)
+    log = await repo.actions(session, dossier_id)
+    names = await _unit_names(session, {j.receiving_unit, *(s.unit for s in steps), *(a.unit for a in log if a.unit)})
+    return HTMLResponse(render_form05(j, steps, log, names))
+
+
+View = Literal["todo", "due_soon", "overdue", "waiting", "incoming", "outgoing", "results"]
+
+
+def _cursor(j: Journey) -> str:
+    return base64.urlsafe_b64encode(f"{j.step_due_at.isoformat()}|{j.dossier_id}".encode()).decode()
+
+
+def _parse_cursor(value: str) -> tuple[datetime, str]:
+    try:
+        due, dossier_id = base64.urlsafe_b64decode(value.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(due), dossier_id
+    except Exception as exc:
+        raise Invalid("The cursor is not valid.", field="query.after") from exc
+
+
+@router.get("/worklists/{unit}", response_model=WorklistPage, summary="A unit's (or officer's) worklist")
+async def worklist(
+    unit: str,
+    request: Request,
+    session: SessionDep,
+    who: CurrentIdentity,
+    view: View = "todo",
+    officer: str | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    after: str | None = None,
+) -> WorklistPage:
+    if who.unit != unit and who.role not in (Role.ADMIN, Role.LEADER):
+        raise Problem(403, f"Unit {who.unit} may not read the worklist of unit {unit}.", code="forbidden")
+    settings: Settings = request.app.state.settings
+    size = min(limit or settings.worklist_default_limit, settings.worklist_max_limit)
+    rows = await repo.worklist(
+        session, unit=unit, view=view, officer=officer, limit=size, after=_parse_cursor(after) if after else None
+    )
+    return WorklistPage(
+        unit=unit,
+        view=view,
+        items=[summary(j) for j in rows],
+        next_cursor=_cursor(rows[-1]) if len(rows) == size else None,
+    )

@@ -1,0 +1,98 @@
+"""Queries of routing-svc: the only place that builds SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from routing.models import Extension, Hop, Journey, JourneyAction, JourneyStep
+
+
+async def journey(session: AsyncSession, dossier_id: str, *, for_update: bool = False) -> Journey | None:
+    stmt = select(Journey).where(Journey.dossier_id == dossier_id)
+    if for_update:
+        stmt = stmt.with_for_update()  # PostgreSQL row lock; SQLite already serialises writers (BEGIN IMMEDIATE)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def steps(session: AsyncSession, dossier_id: str) -> list[JourneyStep]:
+    rows = await session.scalars(
+        select(JourneyStep).where(JourneyStep.dossier_id == dossier_id).order_by(JourneyStep.seq)
+    )
+    return list(rows)
+
+
+async def hop(session: AsyncSession, dossier_id: str, hop_id: int) -> Hop | None:
+    return (
+        await session.execute(select(Hop).where(Hop.id == hop_id, Hop.dossier_id == dossier_id))
+    ).scalar_one_or_none()
+
+
+async def hops(session: AsyncSession, dossier_id: str) -> list[Hop]:
+    return list(await session.scalars(select(Hop).where(Hop.dossier_id == dossier_id).order_by(Hop.id)))
+
+
+async def actions(session: AsyncSession, dossier_id: str) -> list[JourneyAction]:
+    rows = await session.scalars(
+        select(JourneyAction).where(JourneyAction.dossier_id == dossier_id).order_by(JourneyAction.seq)
+    )
+    return list(rows)
+
+
+async def next_action_seq(session: AsyncSession, dossier_id: str) -> int:
+    current = await session.scalar(
+        select(func.max(JourneyAction.seq)).where(JourneyAction.dossier_id == dossier_id)
+    )
+    return int(current or 0) + 1
+
+
+async def extension(session: AsyncSession, dossier_id: str) -> Extension | None:
+    return await session.get(Extension, dossier_id)
+
+
+QUEUE_OF_PHASE = {
+    "routing": "todo",
+    "active": "todo",
+    "awaiting": "outgoing",
+    "paused": "waiting",
+    "processed": "results",
+    "at_desk": "results",
+    "closed": "closed",
+}
+#: phases whose deadlines run (the sweep looks at these only; a paused clock does not run)
+RUNNING_PHASES = ("awaiting", "routing", "active")
+
+
+async def worklist(
+    session: AsyncSession,
+    *,
+    unit: str,
+    view: str,
+    officer: str | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> Sequence[Journey]:
+    """One page of a unit's (or officer's) worklist, by due date then dossier id (keyset paging on the index)."""
+    conditions: list[Any]
+    if view == "incoming":
+        conditions = [Journey.pending_unit == unit]
+    else:
+        conditions = [Journey.officer == officer] if officer else []
+        conditions.append(Journey.holder_unit == unit)
+        if view in ("todo", "outgoing", "waiting", "results"):
+            conditions.append(Journey.queue == view)
+        elif view in ("due_soon", "overdue"):
+            conditions += [Journey.queue == "todo", Journey.step_sla_state == view]
+        else:
+            raise ValueError(view)
+    if after is not None:
+        due, dossier_id = after
+        conditions.append(
+            or_(Journey.step_due_at > due, and_(Journey.step_due_at == due, Journey.dossier_id > dossier_id))
+        )
+    stmt = select(Journey).where(*conditions).order_by(Journey.step_due_at, Journey.dossier_id).limit(limit)
+    return list(await session.scalars(stmt))

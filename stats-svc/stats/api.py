@@ -1,0 +1,103 @@
+"""Report endpoints (behind the gateway at /api/v1/stats/…). Leaders and administrators only."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.db import SessionDep
+from services.identity import CurrentIdentity
+from stats import exports, reports
+from stats.settings import Settings
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+From = Annotated[date | None, Query(alias="from", description="first business day (YYYY-MM-DD), inclusive")]
+To = Annotated[date | None, Query(alias="to", description="last business day (YYYY-MM-DD), inclusive")]
+Unit = Annotated[str | None, Query(description="agency id of the subtree's root; default: the leader's unit")]
+Compare = Annotated[int | None, Query(ge=0, le=12, description="earlier periods of equal length to compare")]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _context(request: Request, session: Any, who: Any, start: date | None, end: date | None,
+                   unit: str | None) -> tuple[reports.Period, reports.Scope, Settings]:  # fmt: skip
+    settings = _settings(request)
+    p = reports.period(start, end, settings)
+    sc = await reports.scope(session, who, unit)
+    return p, sc, settings
+
+
+@router.get("/quarterly", summary="The seed's quarterly report with comparison against earlier periods")
+async def quarterly(
+    request: Request, session: SessionDep, who: CurrentIdentity, start: From = None, end: To = None,
+    unit: Unit = None, compare: Compare = None,
+) -> dict[str, Any]:  # fmt: skip
+    p, sc, s = await _context(request, session, who, start, end, unit)
+    return await reports.quarterly(session, p, sc, s, s.compare_periods if compare is None else compare)
+
+
+@router.get("/ii06a", summary="Form II.06a per field (13 columns and totals)")
+async def ii06a(
+    request: Request, session: SessionDep, who: CurrentIdentity, start: From = None, end: To = None,
+    unit: Unit = None,
+) -> dict[str, Any]:  # fmt: skip
+    p, sc, _ = await _context(request, session, who, start, end, unit)
+    return await reports.ii06a(session, p, sc)
+
+
+@router.get("/ii06a.csv", summary="Form II.06a as CSV (UTF-8 with BOM)")
+async def ii06a_csv(
+    request: Request, session: SessionDep, who: CurrentIdentity, start: From = None, end: To = None,
+    unit: Unit = None,
+) -> Response:  # fmt: skip
+    p, sc, _ = await _context(request, session, who, start, end, unit)
+    body = exports.ii06a_csv(await reports.ii06a(session, p, sc))
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="ii06a-{p.start}-{p.end}.csv"'})  # fmt: skip
+
+
+@router.get("/indicators", summary="Decision 766 indicators our data supports, with scores")
+async def indicators(
+    request: Request, session: SessionDep, who: CurrentIdentity, start: From = None, end: To = None,
+    unit: Unit = None,
+) -> dict[str, Any]:  # fmt: skip
+    p, sc, s = await _context(request, session, who, start, end, unit)
+    return await reports.indicators(session, p, sc, s)
+
+
+async def _all(request: Request, session: Any, who: Any, start: date | None, end: date | None,
+               unit: str | None, compare: int | None) -> tuple[reports.Period, dict[str, Any], dict[str, Any],
+                                                                dict[str, Any]]:  # fmt: skip
+    p, sc, s = await _context(request, session, who, start, end, unit)
+    q = await reports.quarterly(session, p, sc, s, s.compare_periods if compare is None else compare)
+    return p, q, await reports.ii06a(session, p, sc), await reports.indicators(session, p, sc, s)
+
+
+@router.get("/report.xlsx", summary="Excel workbook: II.06a, quarterly report, 766 indicators")
+async def workbook(
+    request: Request, session: SessionDep, who: CurrentIdentity, start: From = None, end: To = None,
+    unit: Unit = None, compare: Compare = None,
+) -> Response:  # fmt: skip
+    p, q, form, ind = await _all(request, session, who, start, end, unit, compare)
+    disposition = f'attachment; filename="bao-cao-{p.start}-{p.end}.xlsx"'
+    return Response(
+        exports.workbook(q, form, ind),
+        media_type=exports.XLSX_MEDIA_TYPE,
+        headers={"content-disposition": disposition},
+    )
+
+
+@router.get("/page", summary="Printable HTML report with charts (Vietnamese)", response_class=HTMLResponse)
+async def page(
+    request: Request, session: SessionDep, who: CurrentIdentity, start: From = None, end: To = None,
+    unit: Unit = None, compare: Compare = None,
+) -> HTMLResponse:  # fmt: skip
+    _, q, form, ind = await _all(request, session, who, start, end, unit, compare)
+    return HTMLResponse(exports.html_page(q, form, ind))

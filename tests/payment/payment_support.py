@@ -1,0 +1,263 @@
+"""Shared pieces of payment-svc's tests: a running service on a real database and broker, identities, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
+from payment import service
+from payment.main import build_app
+from payment.providers import SignedRequest
+from payment.settings import Settings
+from payment.webhooks import build_providers
+from sqlalchemy import func, select
+
+from services.bus.kafka import event_headers
+from services.bus.tables import outbox
+from services.contracts.intake import Channel, DossierReceived, DossierRefused, FeeItem
+from services.db import Database
+from services.events import CloudEvent, new_event, registry
+from services.identity import HEADER, Citizen, Identity, Role, mint
+from services.topics import INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ensure_topics
+from tests.conftest import Broker, DatabaseFactory
+from tests.harness import migrate, serve
+
+UNIT = "000.00.31.H57"
+OTHER_UNIT = "000.00.32.H57"
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(str(record.msg))
+
+
+@dataclass
+class Env:
+    client: httpx.AsyncClient
+    db: Database
+    settings: Settings
+    app: FastAPI
+    security_log: Captured = field(default_factory=Captured)
+
+    def headers(self, identity: Identity) -> dict[str, str]:
+        return {HEADER: mint(identity, self.settings.internal_token_secret.get_secret_value())}
+
+    @property
+    def wallet(self) -> dict[str, str]:
+        return self.headers(Identity(subject="wallet-gw", role=Role.WALLET))
+
+    @property
+    def desk(self) -> dict[str, str]:
+        return self.headers(Identity(subject="desk-1", role=Role.DESK_OFFICER, unit=UNIT))
+
+    @property
+    def portal(self) -> dict[str, str]:
+        return self.headers(Identity(subject="portal", role=Role.PORTAL, citizen=Citizen(id_number="046090001234")))
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.headers(Identity(subject="admin-1", role=Role.ADMIN))
+
+    def provider(self, name: str) -> Any:
+        return build_providers(self.settings)[name]
+
+    async def send(
+        self, provider: str, request: SignedRequest, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        hdrs = {**request.headers, **(self.wallet if headers is None else headers)}
+        url = f"/webhooks/{provider}"
+        if request.method == "GET":
+            return await self.client.get(f"{url}?{request.query_string}", headers=hdrs)
+        return await self.client.post(url, content=request.body, headers=hdrs)
+
+    async def bill_for(self, dossier_id: str | None = None, amount: int = 50_000, unit: str = UNIT) -> dict[str, Any]:
+        """Open a bill exactly as the intake consumer does (the handler, in one transaction)."""
+        received = dossier_received(dossier_id or str(uuid.uuid4()), [amount], unit=unit)
+        async with self.db.sessionmaker() as session, session.begin():
+            bill = await service.open_bill(session, self.settings, received)
+        assert bill is not None
+        response = await self.client.get(f"/bills/{bill.id}", headers=self.admin)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def start(self, bill: dict[str, Any], provider: str) -> dict[str, Any]:
+        response = await self.client.post(
+            f"/bills/{bill['id']}/payments", json={"provider": provider}, headers=self.portal
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    async def payment(self, payment_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/payments/{payment_id}", headers=self.admin)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def ledger(self, bill_id: str) -> list[dict[str, Any]]:
+        response = await self.client.get(f"/bills/{bill_id}/ledger", headers=self.admin)
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+    async def outbox_events(self) -> list[CloudEvent]:
+        async with self.db.sessionmaker() as session:
+            rows = (await session.execute(select(outbox.c.value).order_by(outbox.c.id))).scalars().all()
+        return [CloudEvent.from_json(v) for v in rows]
+
+    async def count(self, table: Any) -> int:
+        async with self.db.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+@asynccontextmanager
+async def running(
+    databases: DatabaseFactory,
+    broker: Broker,
+    topic_prefix: str,
+    *,
+    relay: bool = False,
+    consumers: bool = False,
+    http: bool = False,
+    **overrides: Any,
+) -> AsyncIterator[Env]:
+    """payment-svc on a fresh database: in-process (ASGI) or, with `http=True`, a real uvicorn server on a port."""
+    url = await databases.new("payment")
+    await migrate("payment-svc", url)
+    if relay:  # without consumers the service does not create the topics itself
+        await ensure_topics(broker.bootstrap, topic_prefix, [INTAKE_DOSSIERS, PAYMENT_PAYMENTS])
+    settings = Settings(
+        database_url=url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        topic_prefix=topic_prefix,
+        relay_enabled=relay,
+        consumers_enabled=consumers,
+        expiry_sweep_interval=0,
+        log_json=True,
+        **overrides,
+    )
+    app = build_app(settings)
+    captured = Captured()
+    async with serve_http(app) if http else serve(app) as client:
+        logging.getLogger("payment.security").addHandler(captured)
+        try:
+            yield Env(client=client, db=app.state.db, settings=settings, app=app, security_log=captured)
+        finally:
+            logging.getLogger("payment.security").removeHandler(captured)
+
+
+@asynccontextmanager
+async def serve_http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app under uvicorn on a free local port (lifespan included); the client speaks real HTTP to it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "uvicorn did not start"
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task
+
+
+def dossier_received(
+    dossier_id: str, amounts: list[int], *, unit: str = UNIT, code: str | None = None
+) -> DossierReceived:
+    at = datetime.now(UTC)
+    return DossierReceived(
+        dossier_id=dossier_id,
+        code=code or f"{unit}-{at:%y%m%d}-{uuid.uuid4().int % 10000:04d}",
+        procedure_code="1.001234",
+        procedure_version=1,
+        field_code="G09-TP01",
+        receiving_unit=unit,
+        channel=Channel.ONLINE,
+        applicant_kind="citizen",
+        received_at=at,
+        appointment_at=at + timedelta(days=3),
+        fees=[FeeItem(code=f"LP{i}", name="Lệ phí hộ tịch", amount=a) for i, a in enumerate(amounts)],
+    )
+
+
+def dossier_refused(dossier_id: str, code: str, unit: str = UNIT) -> DossierRefused:
+    return DossierRefused(
+        dossier_id=dossier_id, code=code, at=datetime.now(UTC), receiving_unit=unit, reasons=["Không đủ điều kiện"]
+    )
+
+
+async def produce_intake(broker: Broker, prefix: str, payloads: list[Any]) -> list[CloudEvent]:
+    """Publish intake events as intake-svc's relay does: structured CloudEvents keyed by dossier id."""
+    await ensure_topics(broker.bootstrap, prefix, [INTAKE_DOSSIERS])
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    events = []
+    try:
+        for payload in payloads:
+            event = new_event(payload, source="/intake", subject=payload.dossier_id)
+            await producer.send_and_wait(
+                INTAKE_DOSSIERS.full_name(prefix),
+                value=event.to_json(),
+                key=payload.dossier_id.encode(),
+                headers=event_headers(event.type, None),
+            )
+            events.append(event)
+    finally:
+        await producer.stop()
+    return events
+
+
+async def payment_topic_events(
+    broker: Broker, prefix: str, *, expect: int, settle: float = 2.0, timeout: float = 30.0
+) -> list[tuple[str, dict[str, Any]]]:
+    """(type, data) of every event on payment.payments: wait for `expect`, then `settle` more seconds for extras."""
+    consumer = AIOKafkaConsumer(
+        PAYMENT_PAYMENTS.full_name(prefix),
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    found: list[tuple[str, dict[str, Any]]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    extra_until: float | None = None
+    try:
+        while True:
+            now = loop.time()
+            if extra_until is None and len(found) >= expect:
+                extra_until = now + settle
+            if (extra_until is not None and now >= extra_until) or now >= deadline:
+                break
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                for record in records:
+                    envelope, payload = registry.decode(record.value or b"")
+                    found.append((envelope.type, json.loads(payload.model_dump_json())))
+    finally:
+        await consumer.stop()
+    return found
+
+
+def short(event_type: str) -> str:
+    """vn.motcua.payment.payment.paid.v1 → payment.paid"""
+    parts = event_type.split(".")
+    return ".".join(parts[3:5])
