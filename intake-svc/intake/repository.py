@@ -1,0 +1,119 @@
+"""Queries of intake-svc: the only place that builds SQL (besides the code counter in `intake.codes`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake.models import Dossier, DossierDocument, DossierStep, IdempotencyRecord, Upload
+from intake.schemas import ListFilter
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def claim_idempotency_key(
+    session: AsyncSession, subject: str, key: str, request_hash: str, now: datetime
+) -> IdempotencyRecord | None:
+    """Take the key for this transaction, or return the record of the request that took it first.
+
+    On PostgreSQL a concurrent transaction holding the same key makes this insert wait until it commits (then the
+    insert does nothing and its record is read) or rolls back (then this one takes the key). On SQLite transactions
+    are serialised (BEGIN IMMEDIATE), so the record read is always a committed one.
+    """
+    table = IdempotencyRecord.__table__
+    stmt = (
+        _insert(session)(table)
+        .values(subject=subject, key=key, request_hash=request_hash, status_code=0, response=None, created_at=now)
+        .on_conflict_do_nothing(index_elements=["subject", "key"])
+    )
+    result = await session.execute(stmt)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return None
+    record: IdempotencyRecord | None = await session.scalar(
+        select(IdempotencyRecord)
+        .where(IdempotencyRecord.subject == subject, IdempotencyRecord.key == key)
+        .execution_options(populate_existing=True)
+    )
+    assert record is not None
+    return record
+
+
+async def store_idempotent_answer(
+    session: AsyncSession, subject: str, key: str, status_code: int, response: dict[str, Any], dossier_id: str
+) -> None:
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.subject == subject, IdempotencyRecord.key == key)
+        .values(status_code=status_code, response=response, dossier_id=dossier_id)
+    )
+
+
+async def uploads(session: AsyncSession, owner: str, ids: Sequence[str]) -> dict[str, Upload]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Upload).where(Upload.id.in_(list(ids)), Upload.owner == owner))
+    return {u.id: u for u in rows}
+
+
+async def dossier(session: AsyncSession, dossier_id: str, *, lock: bool = False) -> Dossier | None:
+    stmt = select(Dossier).where(Dossier.id == dossier_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return await session.scalar(stmt)
+
+
+async def dossier_by_code(session: AsyncSession, code: str) -> Dossier | None:
+    return await session.scalar(select(Dossier).where(Dossier.code == code))
+
+
+async def documents(session: AsyncSession, dossier_id: str) -> list[DossierDocument]:
+    rows = await session.scalars(
+        select(DossierDocument).where(DossierDocument.dossier_id == dossier_id).order_by(DossierDocument.id)
+    )
+    return list(rows)
+
+
+async def steps(session: AsyncSession, dossier_id: str) -> list[DossierStep]:
+    rows = await session.scalars(
+        select(DossierStep).where(DossierStep.dossier_id == dossier_id).order_by(DossierStep.at, DossierStep.id)
+    )
+    return list(rows)
+
+
+async def list_dossiers(
+    session: AsyncSession, f: ListFilter, *, unit: str | None, applicant_id_number: str | None
+) -> tuple[list[Dossier], int]:
+    conditions: list[Any] = []
+    if unit is not None:
+        conditions.append(Dossier.receiving_unit == unit)
+    if applicant_id_number is not None:
+        conditions.append(Dossier.applicant_id_number == applicant_id_number)
+    if f.status is not None:
+        conditions.append(Dossier.status == f.status.value)
+    if f.channel is not None:
+        conditions.append(Dossier.channel == f.channel.value)
+    if f.procedure_code is not None:
+        conditions.append(Dossier.procedure_code == f.procedure_code)
+    if f.received_from is not None:
+        conditions.append(Dossier.business_date >= f.received_from)
+    if f.received_to is not None:
+        conditions.append(Dossier.business_date <= f.received_to)
+    if f.code is not None:
+        conditions.append(Dossier.code == f.code)
+    total = int(await session.scalar(select(func.count()).select_from(Dossier).where(*conditions)) or 0)
+    rows = await session.scalars(
+        select(Dossier)
+        .where(*conditions)
+        .order_by(Dossier.submitted_at.desc(), Dossier.code.desc())
+        .offset((f.page - 1) * f.page_size)
+        .limit(f.page_size)
+    )
+    return list(rows), total

@@ -1,0 +1,349 @@
+"""Helpers of the intake tests: catalogue data published to the real topics, identities, a controllable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from intake.main import build_app
+from intake.settings import Settings
+from sqlalchemy import func, select
+
+from services import catalogue_replica
+from services.bus.outbox import OutboxRelay, enqueue
+from services.bus.tables import outbox
+from services.calendar import VN_TZ
+from services.contracts.catalogue import (
+    CalendarDay,
+    CalendarYearChanged,
+    Component,
+    Decision,
+    DecisionKind,
+    FeeItem,
+    OnlineLevel,
+    ProcedureAbolished,
+    ProcedureContent,
+    ProcedurePublished,
+    ProcedureVersion,
+    ProcessingUnit,
+    UnitChanged,
+    UnitKind,
+    UnitOffering,
+    VersionStatus,
+)
+from services.db import Database, create_base
+from services.events import CloudEvent, EventPayload, new_event, registry
+from services.identity import Citizen, Identity, Role, mint
+from services.topics import CATALOGUE_CALENDAR, CATALOGUE_PROCEDURES, CATALOGUE_UNITS, DOMAIN_TOPICS, ensure_topics
+from tests.harness import migrate, serve
+
+WARD = "000.00.31.H57"  # the ward desk of the tests
+WARD2 = "000.00.32.H57"  # another ward
+CITY = "000.00.00.H57"
+
+P_WORKING = "1.001234"  # 3 working days, two mandatory components, one optional
+P_SPOT = "1.000002"  # on the spot
+P_CALENDAR = "1.000003"  # 15 calendar days
+P_ONE = "1.000004"  # 1 working day
+P_TWO = "1.000005"  # 2 working days
+P_ABOLISHED = "1.000999"
+
+CITIZEN_ID = "046090001234"  # born in Thừa Thiên Huế (046), male, 1990
+PHONE = "0905123456"
+
+_FEED_BASE = create_base()
+
+
+def _decision(kind: DecisionKind = DecisionKind.NEW, eff: date = date(2020, 1, 1)) -> Decision:
+    return Decision(kind=kind, number=f"{eff.year}/QĐ-UBND", signed_on=eff, effective_from=eff)
+
+
+def _version(
+    code: str,
+    name: str,
+    amount: int,
+    unit: ProcessingUnit,
+    *,
+    version: int = 1,
+    eff: date = date(2020, 1, 1),
+    status: VersionStatus = VersionStatus.ACTIVE,
+    effective_to: date | None = None,
+) -> ProcedureVersion:
+    return ProcedureVersion(
+        code=code,
+        version=version,
+        effective_from=eff,
+        effective_to=effective_to,
+        status=status,
+        decision=_decision(DecisionKind.ABOLISHED if status is VersionStatus.ABOLISHED else DecisionKind.NEW, eff),
+        content=ProcedureContent(
+            name=name,
+            field_code="G03-HT01",
+            field_name="Hộ tịch",
+            levels=["commune"],
+            competent_agency="Ủy ban nhân dân cấp xã",
+            processing_time=amount,
+            processing_unit=unit,
+            fees=[FeeItem(code="LP1", name="Lệ phí", amount=8000)],
+            components=[
+                Component(code="TK", name="Tờ khai đăng ký khai sinh", mandatory=True),
+                Component(code="GCS", name="Giấy chứng sinh", mandatory=True),
+                Component(code="UQ", name="Văn bản ủy quyền", mandatory=False, condition="khi ủy quyền"),
+            ],
+            online_level=OnlineLevel.FULL,
+            postal=True,
+        ),
+    )
+
+
+def catalogue_events() -> list[tuple[str, str, EventPayload]]:
+    """(topic spec name, key, payload) of the test catalogue."""
+    offer = [
+        UnitOffering(agency_id=WARD, online_level=OnlineLevel.FULL, postal=True),
+        UnitOffering(agency_id=WARD2, online_level=OnlineLevel.NONE, postal=False),
+    ]
+    procs: list[EventPayload] = [
+        ProcedurePublished(
+            code=P_WORKING,
+            revision=1,
+            versions=[_version(P_WORKING, "Đăng ký khai sinh", 3, ProcessingUnit.WORKING_DAYS)],
+            units=offer,
+        ),
+        ProcedurePublished(
+            code=P_SPOT,
+            revision=1,
+            versions=[_version(P_SPOT, "Chứng thực bản sao", 0, ProcessingUnit.ON_THE_SPOT)],
+            units=offer,
+        ),
+        ProcedurePublished(
+            code=P_CALENDAR,
+            revision=1,
+            versions=[_version(P_CALENDAR, "Đăng ký kết hôn", 15, ProcessingUnit.CALENDAR_DAYS)],
+            units=offer,
+        ),
+        ProcedurePublished(
+            code=P_ONE,
+            revision=1,
+            versions=[_version(P_ONE, "Đăng ký khai tử", 1, ProcessingUnit.WORKING_DAYS)],
+            units=offer,
+        ),
+        ProcedurePublished(
+            code=P_TWO,
+            revision=1,
+            versions=[_version(P_TWO, "Đăng ký giám hộ", 2, ProcessingUnit.WORKING_DAYS)],
+            units=offer,
+        ),
+        ProcedureAbolished(
+            code=P_ABOLISHED,
+            revision=2,
+            versions=[
+                _version(P_ABOLISHED, "Thủ tục cũ", 5, ProcessingUnit.WORKING_DAYS, effective_to=date(2024, 1, 1)),
+                _version(
+                    P_ABOLISHED,
+                    "Thủ tục cũ",
+                    5,
+                    ProcessingUnit.WORKING_DAYS,
+                    version=2,
+                    eff=date(2024, 1, 1),
+                    status=VersionStatus.ABOLISHED,
+                ),
+            ],
+            units=offer,
+        ),
+    ]
+    units = [
+        UnitChanged(
+            agency_id=a,
+            revision=1,
+            name=n,
+            kind=UnitKind.ADMINISTRATIVE,
+            level=lvl,
+            level_rank=r,
+            parent_id=p,
+            valid_from=date(2020, 1, 1),
+        )
+        for a, n, lvl, r, p in [
+            (CITY, "Ủy ban nhân dân thành phố Huế", "district", 2, None),
+            (WARD, "Ủy ban nhân dân phường Phú Hội", "commune", 3, CITY),
+            (WARD2, "Ủy ban nhân dân phường Vĩnh Ninh", "commune", 3, CITY),
+        ]
+    ]
+    cal = CalendarYearChanged(
+        year=2026,
+        revision=1,
+        days=[
+            CalendarDay(day=date(2026, 1, 2), kind="off", note="nghỉ bù Tết Dương lịch"),
+            CalendarDay(day=date(2026, 1, 10), kind="work", note="làm bù"),
+        ],
+    )
+    out: list[tuple[str, str, EventPayload]] = [(CATALOGUE_PROCEDURES.name, p.code, p) for p in procs]  # type: ignore[attr-defined]
+    out += [(CATALOGUE_UNITS.name, u.agency_id, u) for u in units]
+    out.append((CATALOGUE_CALENDAR.name, "2026", cal))
+    return out
+
+
+async def publish_catalogue(bootstrap: str, prefix: str, tmp: Path) -> None:
+    """What catalogue-svc does: write the events to an outbox and let a relay publish them; then it is gone."""
+    await publish(bootstrap, prefix, tmp, catalogue_events(), source="/catalogue")
+
+
+async def publish(
+    bootstrap: str, prefix: str, tmp: Path, events: Iterable[tuple[str, str, EventPayload]], *, source: str
+) -> None:
+    """Publish events the way their owning service does (outbox in its own scratch database + relay)."""
+    await ensure_topics(bootstrap, prefix, DOMAIN_TOPICS)
+    db = Database(f"sqlite+aiosqlite:///{tmp / f'feed-{uuid.uuid4().hex[:6]}.db'}", service="feed")
+    await db.create_all(_FEED_BASE.metadata)
+    async with db.sessionmaker() as session, session.begin():
+        for topic, key, payload in events:
+            await enqueue(session, new_event(payload, source=source, subject=key), topic=f"{prefix}.{topic}")
+    relay = OutboxRelay(db, service=f"feed-{uuid.uuid4().hex[:6]}", bootstrap_servers=bootstrap, poll_interval=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(600):
+            async with db.sessionmaker() as session:
+                if not await session.scalar(select(func.count()).select_from(outbox)):
+                    return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the catalogue feed was not published")
+    finally:
+        await relay.stop()
+        await task
+        await db.dispose()
+
+
+async def wait_for_replica(url: str, timeout: float = 60) -> None:
+    expected = sum(1 for t, _, _ in catalogue_events() if t == CATALOGUE_PROCEDURES.name)
+    db = Database(url)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with db.sessionmaker() as session:
+                procs = await session.scalar(select(func.count()).select_from(catalogue_replica.procedures))
+                cal = await session.scalar(select(func.count()).select_from(catalogue_replica.calendar_years))
+                units = await session.scalar(select(func.count()).select_from(catalogue_replica.units))
+            if procs == expected and cal == 1 and units == 3:
+                return
+            assert asyncio.get_running_loop().time() < deadline, "the replica did not fill"
+            await asyncio.sleep(0.1)
+    finally:
+        await db.dispose()
+
+
+class Clock:
+    """The moment of receipt the app sees; None = the real clock."""
+
+    def __init__(self) -> None:
+        self.at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at if self.at is not None else datetime.now(UTC)
+
+    def set_vn(self, y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> None:
+        self.at = datetime(y, m, d, hh, mm, tzinfo=VN_TZ).astimezone(UTC)
+
+
+class Env:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, clock: Clock, url: str) -> None:
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.url = url
+
+    def token(self, identity: Identity) -> dict[str, str]:
+        return {"x-motcua-identity": mint(identity, self.settings.internal_token_secret.get_secret_value(), ttl=600)}
+
+    def desk(self, unit: str = WARD, subject: str = "desk-1") -> dict[str, str]:
+        return self.token(Identity(subject=subject, role=Role.DESK_OFFICER, unit=unit))
+
+    def token_for_role(self, role: str, unit: str | None = WARD) -> dict[str, str]:
+        return self.token(Identity(subject=f"{role}-1", role=Role(role), unit=unit))
+
+    def portal(self, citizen: str = CITIZEN_ID, account: str | None = "VNC-0001") -> dict[str, str]:
+        return self.token(
+            Identity(subject="portal", role=Role.PORTAL, citizen=Citizen(id_number=citizen, account_id=account))
+        )
+
+
+@asynccontextmanager
+async def intake_env(
+    databases: Any, broker: Any, topic_prefix: str, tmp: Path, *, feed: bool = True
+) -> AsyncIterator[Env]:
+    url = await databases.new("intake")
+    await migrate("intake-svc", url)
+    settings = Settings(
+        database_url=url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        topic_prefix=topic_prefix,
+        storage_dir=str(tmp / "files"),
+        max_file_bytes=64 * 1024,
+        db_pool_size=10,
+        log_level="WARNING",
+    )
+    clock = Clock()
+    app = build_app(settings, clock=clock)
+    async with serve(app) as client:
+        if feed:
+            await publish_catalogue(broker.bootstrap, topic_prefix, tmp)
+            await wait_for_replica(url)
+        yield Env(client, settings, clock, url)
+
+
+def submission(
+    procedure: str = P_WORKING,
+    *,
+    channel: str = "in_person",
+    documents: Iterable[str] = ("TK", "GCS"),
+    uploads: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "procedure_code": procedure,
+        "channel": channel,
+        "applicant": {
+            "kind": "citizen",
+            "id_number": CITIZEN_ID,
+            "name": "Nguyễn Văn An",
+            "phone": PHONE,
+            "email": "an.nguyen@example.vn",
+            "address": "12 Lê Lợi, phường Phú Hội, Huế",
+            "account_id": "VNC-0001",
+        },
+        "documents": [
+            {"component_code": c, **({"upload_id": uploads[c]} if uploads and c in uploads else {})} for c in documents
+        ],
+    }
+    body.update(extra)
+    return body
+
+
+async def read_events(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[tuple[bytes, CloudEvent]]:
+    """At least `expected` events of the topic (from the start), decoded and typed."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        group_id=None,
+    )
+    await consumer.start()
+    out: list[tuple[bytes, CloudEvent]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(out) < expected and asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for r in records:
+                    envelope, _ = registry.decode(r.value or b"")
+                    out.append((r.value or b"", envelope))
+    finally:
+        await consumer.stop()
+    return out
