@@ -92,6 +92,7 @@ class Runtime:
                     bootstrap_servers=s.kafka_bootstrap_servers,
                     max_attempts=s.consumer_max_attempts,
                     retry_backoff=s.consumer_retry_backoff,
+                    retry_later_limit=s.consumer_retry_later_limit,
                 )
                 for sub in subscriptions
             ]

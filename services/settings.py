@@ -51,6 +51,8 @@ class ServiceSettings(BaseSettings):
     consumers_enabled: bool = True
     consumer_max_attempts: int = 5
     consumer_retry_backoff: float = 0.2
+    #: How long an event may wait for a fact from another topic (a handler's RetryLater) before dead-lettering.
+    consumer_retry_later_limit: float = 600.0
 
     @classmethod
     def settings_customise_sources(

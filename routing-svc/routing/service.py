@@ -20,6 +20,7 @@ from routing import sla
 from routing import status as st
 from routing.models import Extension, Hop, Journey, JourneyAction, JourneyStep
 from services import catalogue_replica
+from services.bus.consumer import RetryLater
 from services.bus.outbox import enqueue
 from services.calendar import WorkingCalendar
 from services.contracts import routing as ev
@@ -180,9 +181,10 @@ class Journeys:
         version = await catalogue_replica.version_in_force(self.session, payload.procedure_code, payload.received_at)
         receiving = await catalogue_replica.unit(self.session, payload.receiving_unit)
         own_level = receiving.level if receiving is not None else "receiving"
-        if version is None or not version.content.inter_level:
-            if version is None:
-                log.warning("route_unknown", procedure=payload.procedure_code, dossier_id=payload.dossier_id)
+        if version is None:
+            # Intake judged the dossier by this version, so it is on its way through the catalogue topic.
+            raise RetryLater(f"procedure {payload.procedure_code} in force at receipt is not in the replica yet")
+        if not version.content.inter_level:
             return [PlannedStep(1, own_level, payload.receiving_unit, 100)], False, None
         chain = await catalogue_replica.ancestors(self.session, payload.receiving_unit)
         steps: list[PlannedStep] = []

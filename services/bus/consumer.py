@@ -62,6 +62,12 @@ class Subscription:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class RetryLater(Exception):
+    """Raised by a handler when the event is valid but a fact it needs has not arrived yet (say, the catalogue
+    version a dossier refers to, still on its way through another topic). The event is retried, its partition
+    waiting, for up to `retry_later_limit` seconds, then dead-lettered: delayed, never handled wrongly."""
+
+
 class _Stopped(Exception):
     """Raised out of a retry loop when the consumer is asked to stop; the record's offset is not committed."""
 
@@ -101,6 +107,7 @@ class EventConsumer:
         retry_backoff: float = 0.2,
         events: EventRegistry = registry,
         max_records: int = 500,
+        retry_later_limit: float = 600.0,
     ) -> None:
         self.db = db
         self.sub = sub
@@ -109,6 +116,7 @@ class EventConsumer:
         self.retry_backoff = retry_backoff
         self.events = events
         self.max_records = max_records
+        self.retry_later_limit = retry_later_limit
         self.batch_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -198,6 +206,7 @@ class EventConsumer:
             return
         attempts = 0
         delay = self.retry_backoff
+        waiting_since: float | None = None
         while True:
             try:
                 applied = await self._apply(envelope, payload, handler)
@@ -208,6 +217,18 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if isinstance(exc, RetryLater):
+                    now = asyncio.get_running_loop().time()
+                    waiting_since = now if waiting_since is None else waiting_since
+                    if now - waiting_since >= self.retry_later_limit:
+                        attempts = self.max_attempts - 1  # waited long enough: dead-letter it with the reason
+                    else:
+                        log.info("consumer_retry_later", consumer=self.sub.name, reason=str(exc), retry_in=delay)
+                        await self._pause(delay)
+                        delay = min(delay * 2, 5.0)
+                        if self._stopping.is_set():
+                            raise _Stopped from exc
+                        continue
                 if is_transient(exc):
                     log.warning("consumer_transient_error", consumer=self.sub.name, error=repr(exc), retry_in=delay)
                     await self._pause(delay)

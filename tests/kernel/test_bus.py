@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import func, select
 
+from services.bus.consumer import RetryLater
 from services.bus.outbox import OutboxRelay, enqueue
 from services.bus.tables import outbox
 from services.db import Database
@@ -343,3 +344,44 @@ async def test_request_id_travels_from_the_command_to_the_consumer(
         await consumer.stop()
         await asyncio.wait_for(task, 30)
     assert seen_ids == ["req-from-the-portal-42"]
+
+
+async def test_an_event_waiting_for_a_fact_is_retried_then_applied_or_dead_lettered(
+    consumer_db: Database, producer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
+) -> None:
+    known: set[str] = set()
+    calls: list[int] = []
+
+    async def handler(session, event, payload):  # type: ignore[no-untyped-def]
+        calls.append(payload.seq)
+        if payload.key not in known:
+            raise RetryLater(f"{payload.key} has not arrived yet")
+        await support.record_effect(session, event, payload)
+
+    await support.write_event(producer_db, topics, "late-fact", 1)
+    consumer = support.make_consumer(consumer_db, broker.bootstrap, topics, handler=handler, max_attempts=2)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await support.wait_for(lambda: _calls_at_least(calls, 4), timeout=60)  # more than max_attempts: no DLQ
+        assert await support.count_effects(consumer_db) == 0
+        known.add("late-fact")  # the fact arrives
+        await support.wait_for(lambda: _count_is(consumer_db, 1), timeout=60)
+    finally:
+        await consumer.stop()
+        await asyncio.wait_for(task, 30)
+
+    never = support.make_consumer(
+        consumer_db, broker.bootstrap, topics, handler=handler, retry_later_limit=0.5
+    )
+    await support.write_event(producer_db, topics, "never-arrives", 2)
+    task = asyncio.create_task(never.run())
+    try:
+        dead = await _read_all(broker, support.dlq_name(topics), expected=1)
+    finally:
+        await never.stop()
+        await asyncio.wait_for(task, 30)
+    assert "never-arrives has not arrived yet" in dict(dead[0].headers)["dlq_error"].decode()
+
+
+async def _calls_at_least(calls: list[int], n: int) -> bool:
+    return len(calls) >= n
