@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -25,6 +25,8 @@ from services.topics import DOMAIN_TOPICS, dead_letter_topic, ensure_topics
 log = structlog.get_logger(__name__)
 
 SubscriptionFactory = Callable[[ServiceSettings], Sequence[Subscription]]
+#: Long-running loops of a service (sweeps, schedulers), started after the runtime and cancelled at shutdown.
+BackgroundFactory = Callable[["Runtime"], Sequence[Coroutine[Any, Any, None]]]
 
 
 class Runtime:
@@ -41,6 +43,7 @@ class Runtime:
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.background: list[asyncio.Task[None]] = []
 
     def topic(self, name: str) -> str:
         return f"{self.settings.topic_prefix}.{name}"
@@ -104,7 +107,13 @@ class Runtime:
         await self.ensure_topics(subscriptions if self.settings.consumers_enabled else ())
         await asyncio.gather(*(consumer.run() for consumer in self.consumers))
 
+    def run_background(self, loops: Sequence[Coroutine[Any, Any, None]]) -> None:
+        self.background += [asyncio.create_task(loop) for loop in loops]
+
     async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         if self.relay is not None:
             await self.relay.stop()
         for consumer in self.consumers:
@@ -134,6 +143,7 @@ def create_app(
     version: str = "0.1.0",
     routers: Sequence[APIRouter] = (),
     subscriptions: SubscriptionFactory | None = None,
+    background: BackgroundFactory | None = None,
     on_startup: Callable[[Runtime], Any] | None = None,
     description: str = "",
 ) -> FastAPI:
@@ -150,6 +160,8 @@ def create_app(
             if asyncio.iscoroutine(result):
                 await result
         await runtime.start(subscriptions(settings) if subscriptions else ())
+        if background is not None:
+            runtime.run_background(background(runtime))
         log.info("service_started", version=version)
         try:
             yield

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
@@ -42,25 +39,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         description="Fees by VietQR, wallet webhooks, refunds and reconciliation.",
         routers=[api.router, webhooks.router, reconciliation.router],
         subscriptions=subscriptions,
+        background=lambda runtime: [expiry_sweeper(runtime.db, settings)] if settings.expiry_sweep_interval > 0 else [],
     )
     app.state.providers = webhooks.build_providers(settings)
-    kernel_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with kernel_lifespan(app):
-            task = None
-            if settings.expiry_sweep_interval > 0:
-                task = asyncio.create_task(expiry_sweeper(app.state.db, settings), name="expiry-sweep")
-            try:
-                yield
-            finally:
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-
-    app.router.lifespan_context = lifespan
     return app
 
 
