@@ -3,7 +3,7 @@ uploads, and assisted public-service accounts. The catalogue replica's tables ar
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -11,43 +11,22 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.catalogue_replica import add_replica_tables
-from services.db import create_base
+from services.db import BigId, UTCDateTime, create_base
 
 Base = create_base()
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Dossier(Base):  # type: ignore[misc, valid-type]
@@ -104,7 +83,7 @@ class Dossier(Base):  # type: ignore[misc, valid-type]
 class DossierDocument(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "dossier_document"
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dossier_id: Mapped[str] = mapped_column(ForeignKey("dossier.id", ondelete="CASCADE"), index=True)
     component_code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(300))
@@ -123,7 +102,7 @@ class DossierStep(Base):  # type: ignore[misc, valid-type]
 
     __tablename__ = "dossier_step"
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dossier_id: Mapped[str] = mapped_column(ForeignKey("dossier.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     action: Mapped[str] = mapped_column(String(48))

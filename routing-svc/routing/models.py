@@ -11,51 +11,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.catalogue_replica import add_replica_tables
-from services.db import create_base
+from services.db import BigId, UTCDateTime, create_base
 
 Base = create_base()
 add_replica_tables(Base.metadata)  # the local catalogue replica: route templates, units, calendar
 
-BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """An aware UTC datetime on every backend (SQLite keeps no offset: values are stored and compared in UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"a timezone-aware datetime is required, got {value!r}")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 TZ = UTCDateTime()
