@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_service: str | None = None
 
 #: Keys that must never reach a log line (personal data stays in the service that owns it).
 _REDACTED_KEYS = frozenset({"citizen_id", "phone", "email", "password", "id_number", "tax_code", "authorization"})
@@ -77,6 +78,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    global _service
+    _service = service
     structlog.contextvars.bind_contextvars(service=service)
 
 
@@ -114,6 +117,8 @@ class RequestContextMiddleware:
                 break
         request_id = request_id or new_request_id()
         structlog.contextvars.clear_contextvars()
+        if _service:
+            structlog.contextvars.bind_contextvars(service=_service)
         bind_request_id(request_id)
         started = time.perf_counter()
         status = 500

@@ -107,12 +107,27 @@ class ApiKeyVerifier:
         self.pepper = settings.api_key_pepper.get_secret_value()
         self.ttl = settings.api_key_cache_seconds
         self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        #: Lookups under way: concurrent requests with the same key share one query when the cache entry expires.
+        self._loading: dict[str, asyncio.Future[KeyRecord | None]] = {}
 
     async def _record(self, prefix: str) -> KeyRecord | None:
         now = time.monotonic()
         cached = self._cache.get(prefix)
         if cached is not None and cached[0] > now:
             return cached[1]
+        loading = self._loading.get(prefix)
+        if loading is None:
+            loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix, now))
+            loading.add_done_callback(lambda done: self._loaded(prefix, done))
+        return await asyncio.shield(loading)  # a cancelled request does not cancel the others' lookup
+
+    def _loaded(self, prefix: str, done: asyncio.Future[KeyRecord | None]) -> None:
+        if self._loading.get(prefix) is done:
+            del self._loading[prefix]
+        if not done.cancelled():
+            done.exception()  # retrieved here too, in case every waiter has gone
+
+    async def _load(self, prefix: str, now: float) -> KeyRecord | None:
         async with self.sessionmaker() as session:
             row = (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
         record = None

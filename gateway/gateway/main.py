@@ -43,7 +43,7 @@ class Gateway:
         self.upstreams = Upstreams(settings)
         self.keys = ApiKeyVerifier(runtime.db.sessionmaker, settings)
         self.limits = RateLimits(settings)
-        self.openapi = OpenAPIAggregator(settings, self.upstreams.client, own_openapi)
+        self.openapi = OpenAPIAggregator(settings, self.upstreams.session, own_openapi)
 
     async def authenticate(self, request: Request) -> Identity:
         try:

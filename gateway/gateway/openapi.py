@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gateway.settings import Settings
 
@@ -92,9 +92,9 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]], *, strip_pre
 
 
 class OpenAPIAggregator:
-    def __init__(self, settings: Settings, client: httpx.AsyncClient, own: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, own: Callable[[], dict[str, Any]]) -> None:
         self.settings = settings
-        self.client = client
+        self.session = session
         self.own = own
         self._specs: dict[str, dict[str, Any]] = {}
         self._doc: dict[str, Any] | None = None
@@ -103,11 +103,13 @@ class OpenAPIAggregator:
 
     async def _fetch(self, family: str, base: str) -> dict[str, Any] | None:
         try:
-            response = await self.client.get(base.rstrip("/") + "/openapi.json", timeout=3.0)
-            response.raise_for_status()
-            spec = response.json()
+            async with self.session.get(base.rstrip("/") + "/openapi.json", allow_redirects=False,
+                                        timeout=aiohttp.ClientTimeout(total=3.0)) as response:
+                if not 200 <= response.status < 300:  # as raise_for_status did: redirects count as failures
+                    return None
+                spec = await response.json(content_type=None)
             return spec if isinstance(spec, dict) else None
-        except (httpx.HTTPError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
 
     async def document(self) -> dict[str, Any]:

@@ -1,27 +1,23 @@
-"""Forwarding to the services over pooled HTTP connections, with timeouts and retries for idempotent requests."""
+"""Forwarding to the services over pooled HTTP connections (aiohttp), with timeouts and retries for idempotent
+requests."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-import httpx
-from starlette.background import BackgroundTask
+import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from yarl import URL
 
 from gateway.settings import Settings
 from services import identity as internal
 from services.errors import Problem
 from services.identity import Identity
 from services.observability import current_request_id
-
-try:  # httpcore imports sniffio on every request; when it is absent each attempt searches sys.path (~0.2 ms)
-    import sniffio  # noqa: F401
-except ImportError:
-    sys.modules["sniffio"] = None  # type: ignore[assignment]  # now the import fails at once
 
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer", b"trailers",
@@ -40,38 +36,52 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 OPERATIONS_PATHS = frozenset({"healthz", "readyz", "metrics", "openapi.json", "docs", "redoc", "docs/oauth2-redirect"})
 #: Responses up to this size are read at once; bigger or unsized ones are streamed.
 BUFFER_LIMIT = 1 << 20
+#: Headers aiohttp would add on its own: the service sees only what the client sent (no encoding it did not ask
+#: for, no client-library User-Agent).
+SKIP_AUTO_HEADERS = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 
 
 class Upstreams:
+    """One pooled aiohttp session for every service. Create it inside the running event loop (the app's lifespan)
+    and close it on shutdown."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bases = {family: url.rstrip("/") for family, url in settings.upstreams().items()}
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                settings.upstream_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
+        # Same semantics as before: the connect timeout also bounds the wait for a free pooled connection; the
+        # upstream timeout bounds each wait for the service (headers or the next bytes of the body), so a large
+        # answer may stream for longer as long as it keeps coming.
+        self.timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_connect=settings.connect_timeout,
+            sock_read=settings.upstream_timeout,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=settings.upstream_max_connections,
+                keepalive_timeout=30,
+                ttl_dns_cache=300,
             ),
-            limits=httpx.Limits(
-                max_connections=settings.upstream_max_connections,
-                max_keepalive_connections=settings.upstream_max_keepalive,
-                keepalive_expiry=30,
-            ),
-            follow_redirects=False,
+            timeout=self.timeout,
+            auto_decompress=False,  # bodies are relayed byte for byte, Content-Encoding included
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=SKIP_AUTO_HEADERS,
             trust_env=False,
+            raise_for_status=False,
         )
         self.secret = settings.internal_token_secret.get_secret_value()
         self.token_ttl = settings.internal_token_ttl
-        self._tokens: dict[Identity, tuple[float, bytes]] = {}
+        self._tokens: dict[Identity, tuple[float, str]] = {}
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.session.close()
 
-    def token(self, who: Identity) -> bytes:
+    def token(self, who: Identity) -> str:
         """The internal token for `who`, reused while more than half of its lifetime remains."""
         now = time.monotonic()
         cached = self._tokens.get(who)
         if cached is not None and cached[0] > now:
             return cached[1]
-        token = internal.mint(who, self.secret, ttl=self.token_ttl).encode()
+        token = internal.mint(who, self.secret, ttl=self.token_ttl)
         if len(self._tokens) > 10_000:
             self._tokens.clear()
         self._tokens[who] = (now + self.token_ttl / 2, token)
@@ -104,52 +114,62 @@ class Upstreams:
         if rest.strip("/") in OPERATIONS_PATHS:
             raise Problem(404, "No such operation.", code="not-found")
         method = request.method
-        headers = [(k, v) for k, v in request.headers.raw if k not in DROP_REQUEST]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k not in DROP_REQUEST]
         client_ip = request.client.host if request.client else ""
         headers += [
-            (internal.HEADER.encode(), self.token(who)),
-            (b"x-request-id", (current_request_id() or "").encode()),
-            (b"x-forwarded-for", client_ip.encode()),
-            (b"x-forwarded-prefix", f"/api/v1/{family}".encode()),
+            (internal.HEADER, self.token(who)),
+            ("x-request-id", current_request_id() or ""),
+            ("x-forwarded-for", client_ip),
+            ("x-forwarded-prefix", f"/api/v1/{family}"),
         ]
-        upstream = self.client.build_request(method, self.target(request, family, rest), headers=headers, content=body)
+        url = URL(self.target(request, family, rest), encoded=True)  # the path and query go out as received
         retryable = method in IDEMPOTENT or "idempotency-key" in request.headers
         attempts = 1 + (self.settings.upstream_retries if retryable else 0)
         for attempt in range(attempts):
             try:
-                response = await self.client.send(upstream, stream=True)
+                response = await self.session.request(
+                    method, url, headers=headers, data=body or None, allow_redirects=False,
+                )
                 break
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                if attempt + 1 >= attempts:
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:  # refused, or no connection
+                if attempt + 1 >= attempts:  # in time (including the wait for a pooled one)
                     raise self.unavailable(family) from exc
-            except httpx.TimeoutException as exc:
+            except TimeoutError as exc:  # aiohttp.ServerTimeoutError is one
                 raise Problem(504, f"The {family} service did not answer in time.", code="gateway-timeout",
                               service=family) from exc
-            except httpx.TransportError as exc:  # connection dropped (e.g. a pooled connection to a restarted service)
+            except aiohttp.ClientError as exc:  # connection dropped (e.g. a pooled connection to a restarted service)
                 if attempt + 1 >= attempts:
                     raise Problem(502, f"The {family} service broke the connection.", code="bad-gateway",
                                   service=family) from exc
             await asyncio.sleep(0.05 * (attempt + 1))
         return await self._relay(response, family)
 
-    async def _relay(self, response: httpx.Response, family: str) -> Response:
-        headers = [(k, v) for k, v in response.headers.raw if k.lower() not in DROP_RESPONSE]
+    async def _relay(self, response: aiohttp.ClientResponse, family: str) -> Response:
+        headers = [(k, v) for k, v in response.raw_headers if k.lower() not in DROP_RESPONSE]
         length = response.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) <= BUFFER_LIMIT:
             try:
-                content = b"".join([chunk async for chunk in response.aiter_raw()])
-            except httpx.TimeoutException as exc:
+                content = await response.read()
+            except TimeoutError as exc:  # aiohttp.ServerTimeoutError is one
                 raise Problem(504, f"The {family} service did not answer in time.", code="gateway-timeout") from exc
-            except httpx.TransportError as exc:
+            except aiohttp.ClientError as exc:
                 raise Problem(502, f"The {family} service broke the connection.", code="bad-gateway") from exc
             finally:
-                await response.aclose()
-            out = Response(status_code=response.status_code)
+                response.release()
+            out = Response(status_code=response.status)
             out.body = content
             out.raw_headers = headers
             return out
-        streamed = StreamingResponse(
-            response.aiter_raw(), status_code=response.status_code, background=BackgroundTask(response.aclose)
-        )
+        streamed = StreamingResponse(_stream(response), status_code=response.status)
         streamed.raw_headers = headers
         return streamed
+
+
+async def _stream(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body as it arrives; the connection goes back to the pool when it was read to the end, else it is
+    closed (client gone, service broke off)."""
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    finally:
+        response.release()
