@@ -245,9 +245,9 @@ class OutboxRelay:
         _wakers.discard(self)
         await self._reset_producer()
         if self._listener is not None:
-            conn, channel = self._listener
+            conn, driver, channel = self._listener
             try:
-                await conn.remove_listener(channel, self._on_notify)
+                await driver.remove_listener(channel, self._on_notify)
                 await conn.close()
             except Exception:
                 pass
@@ -264,18 +264,19 @@ class OutboxRelay:
         RELAY_LEADER.labels(self.service).set(0)
 
     async def _listen(self) -> None:
-        """On PostgreSQL, LISTEN for commits of other replicas (a plain asyncpg connection)."""
+        """On PostgreSQL, LISTEN for commits of other replicas, on a connection of the service's own engine (so it
+        has exactly the service's connect arguments) kept out of the pool for the relay's lifetime."""
         if self.db.dialect != "postgresql":
             return
         try:
-            import asyncpg
-
-            url = self.db.engine.url.set(drivername="postgresql")
-            conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+            conn = await self.db.engine.connect()
+            driver = (await conn.get_raw_connection()).driver_connection
+            if driver is None:
+                raise RuntimeError("no driver connection")
             channel = notify_channel(self.service)
-            await conn.add_listener(channel, self._on_notify)
-            self._listener = (conn, channel)
-        except Exception as exc:
+            await driver.add_listener(channel, self._on_notify)
+            self._listener = (conn, driver, channel)
+        except Exception as exc:  # polling still works without it
             log.warning("outbox_listen_failed", error=repr(exc))
 
     def _on_notify(self, *_: Any) -> None:
