@@ -55,25 +55,44 @@ def run(metadata: MetaData, url: str) -> None:
         asyncio.run(_run_online(metadata, url))
 
 
-def create_bus_tables() -> None:
-    """The first migration of every service: the kernel's outbox, inbox and relay lease."""
+def create_bus_tables_v1() -> None:
+    """The first migration of every service: the kernel's outbox, inbox and relay lease, as they were in version 1.
+
+    A snapshot on purpose: a later change to `services/bus/tables.py` comes with a new helper (v2) and a revision in
+    every service, and this one keeps creating exactly what the services' revision 0001 created.
+    """
+    import sqlalchemy as sa
     from alembic import op
 
-    from services.bus.tables import inbox, outbox, relay_lease
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("topic", sa.String(249), nullable=False),
+        sa.Column("key", sa.String(255), nullable=True),
+        sa.Column("value", sa.LargeBinary(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+    )
+    op.create_table(
+        "relay_lease",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("holder", sa.String(200), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+    )
 
-    bind = op.get_bind()
-    for table in (outbox, inbox, relay_lease):
-        table.create(bind)
 
-
-def drop_bus_tables() -> None:
+def drop_bus_tables_v1() -> None:
     from alembic import op
 
-    from services.bus.tables import inbox, outbox, relay_lease
-
-    bind = op.get_bind()
-    for table in (relay_lease, inbox, outbox):
-        table.drop(bind)
+    for name in ("relay_lease", "inbox", "outbox"):
+        op.drop_table(name)
 
 
 def upgrade(service_dir: str | Path, url: str, revision: str = "head") -> None:

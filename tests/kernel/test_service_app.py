@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from services.db import Database
@@ -25,6 +27,15 @@ async def test_service_migrates_and_reports_health(
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     await db.dispose()
     assert {"outbox", "inbox", "relay_lease", "alembic_version"} <= tables
+    # The migrations create exactly what the models describe (what `alembic check` verifies).
+    metadata = importlib.import_module(f"{name}.models").Base.metadata
+    db = Database(url)
+    async with db.engine.connect() as conn:
+        diffs = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), metadata)
+        )
+    await db.dispose()
+    assert diffs == []
 
     prefix = name.upper() + "_"
     monkeypatch.setenv(prefix + "DATABASE_URL", url)

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 """
 
-from services.migrations import create_bus_tables, drop_bus_tables
+from services.migrations import create_bus_tables_v1, drop_bus_tables_v1
 
 revision = "0001"
 down_revision = None
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_bus_tables()
+    create_bus_tables_v1()
 
 
 def downgrade() -> None:
-    drop_bus_tables()
+    drop_bus_tables_v1()
