@@ -134,16 +134,11 @@ class OutboxRelay:
         backoff = 0.2
         try:
             await self._listen()
-            renew_at = 0.0
             while not self._stopping.is_set():
                 try:
-                    # The lease is renewed a third of the way through its life, not before every batch: at low load
-                    # each commit wakes the relay, and a lease write per wake-up competes with the writers.
-                    if not self.is_leader or time.monotonic() >= renew_at:
-                        if not await self._hold_lease():
-                            await self._sleep(self.lease_seconds / 3)
-                            continue
-                        renew_at = time.monotonic() + self.lease_seconds / 3
+                    if not await self._hold_lease():
+                        await self._sleep(self.lease_seconds / 3)
+                        continue
                     sent = await self.publish_batch()
                     backoff = 0.2
                     if sent < self.batch_size:
