@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from routing.sweep import SweepResult, sweep
 
+from services.calendar import VN_TZ
 from services.db import Database
 from services.identity import Role
 from tests.conftest import Broker, DatabaseFactory
@@ -33,7 +34,9 @@ async def env(databases: DatabaseFactory, broker: Broker, topic_prefix: str) -> 
 
 
 async def start_many(env: Env, n: int) -> list[str]:
-    payloads = [received(INTER3 if i % 2 else SIMPLE, days=5 + i) for i in range(n)]
+    # At least 10 working days, so that no first step (a 20 % share) is due within a working day of "now",
+    # whatever the day of the week and the hour the test runs at.
+    payloads = [received(INTER3 if i % 2 else SIMPLE, days=10 + i) for i in range(n)]
     for p in payloads:
         await env.intake(p, p.dossier_id)
     for p in payloads:
@@ -73,7 +76,8 @@ async def settle(env: Env, expected: int, timeout: float = 30) -> None:
 async def test_two_concurrent_sweeps_announce_each_flag_once_and_worklists(env: Env) -> None:
     c, who, prefix = env.client, env.who, env.settings.topic_prefix
     ids = await start_many(env, 10)
-    soon = received(SIMPLE, appointment_at=CAL.due_at(CAL.next_working_day(datetime.now(UTC).date())))
+    today = datetime.now(VN_TZ).date()  # the business date, not the UTC one
+    soon = received(SIMPLE, appointment_at=CAL.due_at(CAL.next_working_day(today)))
     await env.start(soon)
     paused = ids[0]
     await c.post(f"/journeys/{paused}/supplement", json={"missing": ["a"], "reason": "thiếu"}, headers=who(WARD))
