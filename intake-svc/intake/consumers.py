@@ -36,14 +36,20 @@ async def apply_progress(
     status: Status | None = None,
     unit: str | None = None,
     note: str | None = None,
+    appointment_at: datetime | None = None,
 ) -> None:
-    """Record a step of another service in the dossier's history and move its status (never out of a closed one)."""
+    """Record a step of another service in the dossier's history and move its status and appointment (never those
+    of a closed one)."""
     d = await dossier(session, dossier_id, lock=True)
     if d is None:
         return  # not ours (another intake deployment) or not yet known: nothing to show
-    if status is not None and Status(d.status) not in CLOSED:
-        d.status = status.value
-        d.updated_at = at
+    if Status(d.status) not in CLOSED:
+        if status is not None:
+            d.status = status.value
+            d.updated_at = at
+        if appointment_at is not None and appointment_at != d.appointment_at:
+            d.appointment_at = appointment_at
+            d.updated_at = at
     session.add(
         DossierStep(dossier_id=d.id, at=at, action=action, status=d.status, unit=unit, note=note, event_id=envelope.id)
     )
@@ -120,7 +126,10 @@ def _routing_handlers() -> dict[type[EventPayload], Handler]:
         await apply_supplement_request(session, env, p.dossier_id, p.missing, p.reason, p.at, p.unit)
 
     async def resumed(session: AsyncSession, env: CloudEvent, p: r.JourneyResumed) -> None:
-        await apply_progress(session, env, p.dossier_id, "resumed", p.at, unit=p.unit)
+        # after a supplement handed in at the agency the processing time restarted there (Decree 61)
+        await apply_progress(
+            session, env, p.dossier_id, "resumed", p.at, status=Status.PROCESSING, unit=p.unit, appointment_at=p.due_at
+        )
 
     async def extended(session: AsyncSession, env: CloudEvent, p: r.JourneyExtended) -> None:
         await apply_new_appointment(session, env, p.dossier_id, p.appointment_at, p.at, p.reason)

@@ -29,7 +29,7 @@ def intake_handlers(topic_prefix: str) -> dict[Any, Handler]:
         await Journeys(session, topic_prefix).start(p)
 
     async def supplemented(session: AsyncSession, _e: CloudEvent, p: DossierSupplemented) -> None:
-        await Journeys(session, topic_prefix).supplemented(p.dossier_id, p.at)
+        await Journeys(session, topic_prefix).supplemented(p.dossier_id, p.at, p.appointment_at)
 
     async def withdrawn(session: AsyncSession, _e: CloudEvent, p: DossierWithdrawn) -> None:
         await Journeys(session, topic_prefix).close(p.dossier_id, st.WITHDRAWN, p.reason, p.at, None)

@@ -566,16 +566,22 @@ class Journeys:
         await self._resume(j, actor, note, at or self.now())
         return j
 
-    async def _resume(self, j: Journey, actor: Actor, note: str | None, at: datetime) -> None:
+    async def _resume(
+        self, j: Journey, actor: Actor, note: str | None, at: datetime, appointment_at: datetime | None = None
+    ) -> None:
+        """Decree 61: once the dossier is complete again the processing time restarts from zero. Intake owns the
+        appointment and announces it with the supplement; a resume at the agency counts the route's days again."""
         assert j.paused_at is not None
         cal = await self.calendar()
         n = sla.paused_days(cal, j.paused_at, at)
-        if n:
-            j.due_at = sla.shift(cal, j.due_at, n)
-            j.step_due_at = sla.shift(cal, j.step_due_at, n)
-            for step in await repo.steps(self.session, j.dossier_id):
-                if step.state != "done":
-                    step.due_at = sla.shift(cal, step.due_at, n)
+        steps = await repo.steps(self.session, j.dossier_id)
+        j.due_at = appointment_at or cal.add_working_days(at, sum(s.working_days for s in steps))
+        open_steps = [s for s in steps if s.state != "done"]
+        dues = sla.plan_due_dates(cal, at, j.due_at, [s.working_days for s in open_steps])
+        for step, due in zip(open_steps, dues, strict=True):
+            step.due_at = due
+            if step.seq == j.current_step:
+                j.step_due_at = due
         j.paused_working_days += n
         j.paused_at = None
         j.sla_state = j.step_sla_state = ev.SlaState.ON_TIME.value  # the sweep re-flags against the new dates
@@ -668,11 +674,13 @@ class Journeys:
         await self.log(j, action, Actor.system(unit, subject="intake"), at=at, note=reason)
         await self.emit(ev.JourneyClosed(**self.ref(j, at), reason=reason), j.dossier_id)
 
-    async def supplemented(self, dossier_id: str, at: datetime) -> None:
+    async def supplemented(self, dossier_id: str, at: datetime, appointment_at: datetime | None) -> None:
         j = await repo.journey(self.session, dossier_id, for_update=True)
         if j is None or j.phase != "paused":
             return
-        await self._resume(j, Actor.system(j.receiving_unit, subject="intake"), "hồ sơ đã được bổ sung", at)
+        await self._resume(
+            j, Actor.system(j.receiving_unit, subject="intake"), "hồ sơ đã được bổ sung", at, appointment_at
+        )
 
 
 def can_read(j: Journey, who: Identity, step_units: set[str]) -> bool:

@@ -3,8 +3,8 @@
 - Step plan: the overall time is the intake's appointment (n working days after the start day); each route step
   gets its share of those n days, rounded so that the steps add up to n, and is due on the working day where its
   cumulative share ends. The last step is due at the appointment itself.
-- Pause: waiting for the applicant gives back `working_days_between(paused, resumed)` working days to every
-  deadline that has not passed yet (the overall one, the running step's and the planned steps').
+- Pause: waiting for the applicant stops the clock; once the dossier is complete the processing time restarts from
+  zero (Decree 61): the appointment is counted again from the resume and the steps not done are planned inside it.
 - Extension: once, requested at least one working day before the due date, to a later working day.
 """
 

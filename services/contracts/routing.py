@@ -133,7 +133,7 @@ class SupplementRequested(JourneyRef):
 
 @event_type("routing.journey.resumed", version=1)
 class JourneyResumed(JourneyRef):
-    """The applicant supplemented; the clock runs again and due dates moved by the paused working days."""
+    """The applicant supplemented; the processing time restarted from zero (Decree 61), due dates counted again."""
 
     unit: str
     paused_working_days: int

@@ -1,5 +1,5 @@
-"""Routing's and payment's events keep the dossier's status, history and (after the one extension) appointment
-date current."""
+"""Routing's and payment's events keep the dossier's status, history and (after the one extension or a restart
+after a supplement) appointment date current."""
 
 from __future__ import annotations
 
@@ -138,3 +138,36 @@ async def test_routing_supplement_request_is_completed_at_intake(
         )
         assert r2.status_code == 200 and r2.json()["status"] == "received"
         assert len(r2.json()["documents"]) == 3
+
+
+async def test_supplement_handed_in_at_the_agency_moves_the_appointment(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str, tmp_path: Path
+) -> None:
+    async with intake_env(databases, broker, topic_prefix, tmp_path) as env:
+        c, desk = env.client, env.desk()
+        d = (await c.post("/dossiers", json=submission(), headers=desk)).json()
+        at = datetime.fromisoformat(d["received_at"]) + timedelta(hours=1)
+        restarted = datetime.fromisoformat(d["appointment_at"]) + timedelta(days=6)
+        ref = {"dossier_id": d["id"], "code": d["code"]}
+        events = [
+            r.SupplementRequested(
+                **ref, at=at, status=r.NationalStatus.SUPPLEMENT_REQUESTED, unit=WARD, receiving_unit=WARD,
+                missing=["GCS"], reason="Giấy chứng sinh bị mờ",
+            ),
+            r.JourneyResumed(
+                **ref, at=at + timedelta(days=6), status=r.NationalStatus.PROCESSING, unit=WARD,
+                paused_working_days=4, due_at=restarted,
+            ),
+        ]
+        batch = [(ROUTING_JOURNEYS.name, d["id"], e) for e in events]
+        await publish(broker.bootstrap, env.settings.topic_prefix, tmp_path, batch, source="/r")
+        for _ in range(300):
+            track = (await c.get(f"/tracking/{d['code']}", params={"phone": PHONE}, headers=desk)).json()
+            if any(s["action"] == "resumed" for s in track["steps"]):
+                break
+            await asyncio.sleep(0.1)
+        assert [s["action"] for s in track["steps"]][-2:] == ["supplement_requested", "resumed"]
+        assert datetime.fromisoformat(track["appointment_at"]) == restarted
+        got = (await c.get(f"/dossiers/{d['id']}", headers=desk)).json()
+        assert got["status"] == "processing"
+        assert datetime.fromisoformat(got["appointment_at"]) == restarted

@@ -34,7 +34,7 @@ def test_split_days_adds_up() -> None:
     assert split_days(0, [50, 50]) == [0, 0]
 
 
-async def test_pause_and_resume_shift_due_dates_by_the_paused_working_days(env: Env) -> None:
+async def test_after_a_supplement_the_processing_time_restarts_from_zero(env: Env) -> None:
     c, who = env.client, env.who
     d = received(INTER3, days=12)
     before = await env.start(d)
@@ -50,35 +50,39 @@ async def test_pause_and_resume_shift_due_dates_by_the_paused_working_days(env: 
     problem(await c.post(f"{base}/complete", json={}, headers=who(WARD)), 409, "invalid-transition")
     await env.wait_events(d.dossier_id, "journey.supplement_requested.v1")
 
-    # the applicant supplements at the desk nine calendar days later; intake announces it
+    # the applicant supplements at the desk nine calendar days later; intake counts the 12 days again from then
     paused_at = at(paused["paused_at"])
     resumed_at = paused_at + timedelta(days=9)
     n = CAL.working_days_between(paused_at, resumed_at)
     assert n >= 5
+    appointment = CAL.add_working_days(resumed_at, 12)
+    assert appointment > CAL.shift_working_days(at(before["due_at"]), n)  # not merely shifted by the pause
     await env.intake(
-        DossierSupplemented(
-            dossier_id=d.dossier_id, code=d.code, at=resumed_at, appointment_at=at(before["due_at"])
-        ),
+        DossierSupplemented(dossier_id=d.dossier_id, code=d.code, at=resumed_at, appointment_at=appointment),
         d.dossier_id,
     )
     await env.wait_events(d.dossier_id, "journey.resumed.v1")
     after = await env.journey(d.dossier_id)
     assert (after["phase"], after["status"], after["paused_working_days"]) == ("active", 4, n)
-    old_due, new_due = at(before["due_at"]), at(after["due_at"])
-    assert new_due == CAL.shift_working_days(old_due, n)
-    # exactly n working days later, whatever weekends and holidays lie between
-    assert len(CAL.working_days_in(old_due.date() + timedelta(days=1), new_due.astimezone(UTC).date())) == n
-    for s0, s1 in zip(before["steps"], after["steps"], strict=True):
-        assert at(s1["due_at"]) == CAL.shift_working_days(at(s0["due_at"]), n)
+    assert at(after["due_at"]) == appointment
+    days = [s["working_days"] for s in before["steps"]]
+    assert [s["working_days"] for s in after["steps"]] == days and sum(days) == 12
+    expected = [CAL.add_working_days(resumed_at, sum(days[: i + 1])) for i in range(len(days))]
+    expected[-1] = appointment
+    assert [at(s["due_at"]) for s in after["steps"]] == expected
     assert at(after["step_due_at"]) == at(after["steps"][0]["due_at"])
-    assert env.tap.of(d.dossier_id, "journey.resumed.v1")[0]["paused_working_days"] == n
+    resumed = env.tap.of(d.dossier_id, "journey.resumed.v1")[0]
+    assert resumed["paused_working_days"] == n and at(resumed["due_at"]) == appointment
 
-    # a pause that ends the same day gives nothing back
+    # handed in at the agency itself: its resume counts the route's 12 working days again from that moment
     await c.post(f"{base}/supplement", json={"missing": ["TP02"], "reason": "thiếu"}, headers=who(WARD))
     problem(await c.post(f"{base}/resume", json={}, headers=who(CITY_JUSTICE)), 403, "not-holder")
+    t0 = datetime.now(UTC)
     r = await c.post(f"{base}/resume", json={"note": "đã bổ sung"}, headers=who(WARD))
+    t1 = datetime.now(UTC)
     assert r.status_code == 200, r.text
-    assert (at(r.json()["due_at"]), r.json()["paused_working_days"]) == (new_due, n)
+    assert at(r.json()["due_at"]) in {CAL.add_working_days(t0, 12), CAL.add_working_days(t1, 12)}
+    assert r.json()["paused_working_days"] == n  # a pause that ends the same day loses no working day
     problem(await c.post(f"{base}/resume", json={}, headers=who(WARD)), 409, "invalid-transition")
 
 
