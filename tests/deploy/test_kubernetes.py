@@ -4,6 +4,8 @@ secrets, and a Strimzi cluster whose topics are those of services/topics.py."""
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -102,6 +104,29 @@ def test_every_service_has_its_deployment_service_autoscaler_budget_and_migratio
     assert migrate["command"] == ["alembic", "-c", f"{name}/alembic.ini", "upgrade", "head"]
     (wait,) = pod_spec(deployment)["initContainers"]
     assert f"alembic -c {name}/alembic.ini current" in wait["command"][-1]
+
+
+@pytest.mark.parametrize(
+    ("current", "heads", "status", "opens"),
+    [
+        ("0003_fees (head)", "0003_fees (head)", 0, True),  # migrated: the API starts
+        ("0002_units", "0003_fees (head)", 0, False),  # the Job has not run yet
+        ("", "0003_fees (head)", 0, False),  # an empty database
+        ("", "", 1, False),  # alembic cannot reach the database
+    ],
+)
+def test_the_migration_gate_opens_only_at_the_head_revision(
+    tmp_path: Path, current: str, heads: str, status: int, opens: bool
+) -> None:
+    (wait,) = pod_spec(named("Deployment", "intake-svc"))["initContainers"]
+    assert wait["command"][:2] == ["sh", "-c"]
+    stand_in = tmp_path / "alembic"  # prints what the real one would, for the gate's shell logic alone
+    stand_in.write_text(
+        f'#!/bin/sh\ncase "$3" in current) echo "{current}";; heads) echo "{heads}";; esac\nexit {status}\n'
+    )
+    stand_in.chmod(0o755)
+    result = subprocess.run(wait["command"], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True)
+    assert (result.returncode == 0) is opens
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.directory)
