@@ -76,8 +76,10 @@ def test_every_service_is_built_from_its_dockerfile_and_waits_for_its_migrations
     migrate = f"{name}-migrate"
     assert definitions()[migrate]["command"] == ["alembic", "-c", f"{service.directory}/alembic.ini", "upgrade", "head"]
     assert definition["depends_on"][migrate] == {"condition": "service_completed_successfully"}
-    for dependency in ("postgres", "kafka"):
-        assert definition["depends_on"][dependency] == {"condition": "service_healthy"}
+    needs = ("postgres",) if service.directory == "gateway" else ("postgres", "kafka", "topics")
+    for dependency in needs:
+        expected = "service_completed_successfully" if dependency == "topics" else "service_healthy"
+        assert definition["depends_on"][dependency] == {"condition": expected}
 
 
 def test_long_running_containers_have_healthchecks_and_dependencies_have_conditions() -> None:
