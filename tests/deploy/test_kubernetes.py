@@ -93,6 +93,7 @@ def test_every_service_has_its_deployment_service_autoscaler_budget_and_migratio
 
     hpa = named("HorizontalPodAutoscaler", name)
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+    assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
     assert 2 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
     pdb = named("PodDisruptionBudget", name)
     assert selects(pdb["spec"]["selector"], labels_of(deployment))
