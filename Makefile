@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint bench migrate topics kafka-up kafka-down kafka-fetch lock clean help
+.PHONY: run test lint bench migrate topics kafka-up kafka-down kafka-fetch lock clean help deploy-check
 
 help:
-	@echo "make run | test | lint | bench | migrate | kafka-up | kafka-down | lock | clean"
+	@echo "make run | test | lint | bench | migrate | kafka-up | kafka-down | lock | clean | deploy-check"
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ lint: $(BIN)/.installed
 ## Benchmarks; figures go to bench/RESULTS.md by hand with the machine and date.
 bench: $(BIN)/.installed kafka-fetch
 	$(BIN)/python -m bench.relay
+
+## Dockerfiles (hadolint), deploy/compose.yaml (Compose spec) and deploy/k8s (Kubernetes schemas, Strimzi topics
+## against services/topics.py, settings), then kustomize and docker compose where those clients are installed.
+deploy-check: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/deploy -q
+	@if command -v kubectl >/dev/null; then kubectl kustomize deploy/k8s >/dev/null && echo "kubectl kustomize deploy/k8s: ok"; \
+	else echo "kubectl not installed: kustomize build not checked"; fi
+	@if docker compose version >/dev/null 2>&1; then docker compose -f deploy/compose.yaml config -q && echo "docker compose config: ok"; \
+	else echo "docker compose plugin not installed: compose.yaml checked against the Compose spec only"; fi
 
 migrate: $(BIN)/.installed
 	deploy/migrate.sh
