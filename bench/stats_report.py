@@ -24,14 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
-from stats import reports
-from stats.rebuild import replay
-from stats.settings import Settings
 
 from bench.common import KAFKA_SH, ROOT, fresh_database, machine, percentile
-
-sys.path.insert(0, str(ROOT / "stats-svc"))
-
 from services import migrations
 from services.contracts import intake as ik
 from services.contracts import routing as rt
@@ -39,6 +33,12 @@ from services.db import Database
 from services.events import new_event
 from services.identity import Identity, Role
 from services.topics import DOMAIN_TOPICS, INTAKE_DOSSIERS, ROUTING_JOURNEYS, ensure_topics
+
+sys.path.insert(0, str(ROOT / "stats-svc"))  # the service's package, as its Procfile entry runs it
+
+from stats import reports
+from stats.rebuild import replay
+from stats.settings import Settings
 
 KAFKA_DIR = ROOT / "var" / "bench-kafka-stats"
 BOOTSTRAP = "127.0.0.1:39792"
@@ -124,16 +124,25 @@ async def throughput(url: str, events: int, batch: int) -> tuple[int, float]:
 LOAD_FACTS = """
 INSERT INTO stats_dossier (dossier_id, code, procedure_code, procedure_version, field_code, receiving_unit, channel,
     received_at, received_date, appointment_at, appointment_date, appointment_set_at, extended, resolved_at,
-    resolved_date, outcome, inter_level, hops, overdue_flagged, fee_amount, fee_bearing, paid_online, paid)
+    resolved_date, outcome, open_until, inter_level, hops, overdue_flagged, fee_amount, fee_bearing, paid_online,
+    paid)
 SELECT 'B' || g, 'B' || g, '1.' || lpad((g % 300)::text, 6, '0'), 1, 'F' || (g % 14),
     CASE WHEN g % 2 = 0 THEN :city ELSE 'W' || lpad((g % 199)::text, 3, '0') END,
     CASE WHEN g % 9 = 0 THEN 'online' WHEN g % 50 = 0 THEN 'postal' ELSE 'in_person' END,
     d::timestamp, d, (d + 7)::timestamp, d + 7, d::timestamp, false,
     CASE WHEN g % 10 = 0 THEN NULL ELSE (d + (g % 10))::timestamp END,
     CASE WHEN g % 10 = 0 THEN NULL ELSE d + (g % 10) END,
-    CASE WHEN g % 10 = 0 THEN NULL ELSE 'approved' END, g % 20 = 0, 0, false,
+    CASE WHEN g % 10 = 0 THEN NULL ELSE 'approved' END,
+    CASE WHEN g % 10 = 0 THEN DATE '9999-01-01' ELSE d + (g % 10) END, g % 20 = 0, 0, false,
     CASE WHEN g % 3 = 0 THEN 50000 ELSE 0 END, g % 3 = 0, g % 6 = 0, g % 3 = 0
 FROM (SELECT g, DATE '2020-01-01' + (g % 1826) AS d FROM generate_series(1, :n) AS g) AS s
+"""
+
+
+# What the projection maintains next to the facts (stats.models.QueryBound), loaded the same set-based way.
+LOAD_BOUND = """
+INSERT INTO stats_query_bound (name, value)
+SELECT 'max_open_days', max(open_until - received_date) FROM stats_dossier WHERE open_until <> DATE '9999-01-01'
 """
 
 
@@ -158,6 +167,7 @@ async def latency(url: str, facts: int, queries: int) -> dict[str, list[float]]:
                 {"city": CITY},
             )
             await conn.execute(text(LOAD_FACTS), {"n": facts, "city": CITY})
+            await conn.execute(text(LOAD_BOUND))
         async with db.engine.connect() as conn:
             await conn.execute(text("COMMIT"))
             await conn.execute(text("VACUUM ANALYZE stats_dossier"))
