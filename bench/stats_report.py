@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import subprocess
 import sys
@@ -43,6 +44,11 @@ from stats.settings import Settings
 KAFKA_DIR = ROOT / "var" / "bench-kafka-stats"
 BOOTSTRAP = "127.0.0.1:39792"
 CITY = "000.00.31.H57"
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (figures on a shared machine need them)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def broker(action: str) -> None:
@@ -107,18 +113,18 @@ async def produce(prefix: str, events: int) -> None:
         await producer.stop()
 
 
-async def throughput(url: str, events: int, batch: int) -> tuple[int, float]:
+async def throughput(url: str, events: int, batch: int) -> tuple[int, float, float]:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     await ensure_topics(BOOTSTRAP, prefix, DOMAIN_TOPICS)
     await produce(prefix, events)
     db = Database(url)
     try:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         result = await replay(db, BOOTSTRAP, prefix, batch=batch, progress=True)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         await db.dispose()
-    return result.applied, elapsed
+    return result.applied, elapsed, cpu
 
 
 LOAD_FACTS = """
@@ -203,11 +209,14 @@ async def main() -> None:
     try:
         url = await fresh_database("postgresql")
         await asyncio.to_thread(migrations.upgrade, ROOT / "stats-svc", url)
-        applied, elapsed = await throughput(url, args.events, args.batch)
-        print(f"replay: {applied} events in {elapsed:.1f} s = {applied / elapsed:,.0f} events/s (batch {args.batch})")
+        print(f"load before replay: {load()}")
+        applied, elapsed, cpu = await throughput(url, args.events, args.batch)
+        print(f"replay: {applied} events in {elapsed:.1f} s = {applied / elapsed:,.0f} events/s (batch {args.batch}); "
+              f"replay process CPU {cpu:.1f} s = {cpu / applied * 1e6:.0f} µs/event; load after: {load()}")  # fmt: skip
         url = await fresh_database("postgresql")
         await asyncio.to_thread(migrations.upgrade, ROOT / "stats-svc", url)
         timings = await latency(url, args.facts, args.queries)
+        print(f"load after the queries: {load()}")
         for name, values in timings.items():
             print(
                 f"{name} over {args.facts:,} facts, {len(values)} queries: p50 {percentile(values, 50):.1f} ms, "

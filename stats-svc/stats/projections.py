@@ -130,33 +130,42 @@ def merge(t: Delta, ex: Delta) -> Delta:
 
 
 def merge_into(t: Delta, ex: Delta) -> Delta:
-    """`merge`, updating `t` in place (the fold owns its accumulators)."""
-    if ex["received_at"] is not None:
+    """`merge`, updating `t` in place (the fold owns its accumulators). `ex` may be sparse: absent = neutral."""
+    get = ex.get
+    if get("received_at") is not None:
         for c in RECEIVED_COLUMNS:
             t[c] = ex[c]
-    if ex["appointment_set_at"] is not None and (
+    set_at = get("appointment_set_at")
+    if set_at is not None and (
         t["appointment_set_at"] is None
-        or ex["appointment_set_at"] > t["appointment_set_at"]
-        or (ex["appointment_set_at"] == t["appointment_set_at"] and ex["appointment_at"] > t["appointment_at"])
+        or set_at > t["appointment_set_at"]
+        or (set_at == t["appointment_set_at"] and ex["appointment_at"] > t["appointment_at"])
     ):
         t["appointment_at"] = ex["appointment_at"]
         t["appointment_date"] = ex["appointment_date"]
-        t["appointment_set_at"] = ex["appointment_set_at"]
+        t["appointment_set_at"] = set_at
     for c in FLAG_COLUMNS:
-        if ex[c]:
+        if get(c):
             t[c] = True
-    t["hops"] = t["hops"] + ex["hops"]
-    if ex["resolved_at"] is not None and (t["resolved_at"] is None or ex["resolved_at"] < t["resolved_at"]):
-        t["resolved_at"] = ex["resolved_at"]
+    hops = get("hops")
+    if hops:
+        t["hops"] += hops
+    resolved_at = get("resolved_at")
+    if resolved_at is not None and (t["resolved_at"] is None or resolved_at < t["resolved_at"]):
+        t["resolved_at"] = resolved_at
         t["resolved_date"] = ex["resolved_date"]
-    if ex["outcome"] is not None:
+    if get("outcome") is not None:
         t["outcome"] = ex["outcome"]
-    if ex["returned_date"] is not None and (t["returned_date"] is None or ex["returned_date"] < t["returned_date"]):
-        t["returned_date"] = ex["returned_date"]
-    if ex["closed_date"] is not None and (t["closed_date"] is None or ex["closed_date"] < t["closed_date"]):
-        t["closed_date"] = ex["closed_date"]
+    returned = get("returned_date")
+    if returned is not None and (t["returned_date"] is None or returned < t["returned_date"]):
+        t["returned_date"] = returned
+    closed = get("closed_date")
+    if closed is not None and (t["closed_date"] is None or closed < t["closed_date"]):
+        t["closed_date"] = closed
         t["closed_reason"] = ex["closed_reason"]
-    t["open_until"] = min(t["open_until"], ex["open_until"])
+    until = get("open_until")
+    if until is not None and until < t["open_until"]:
+        t["open_until"] = until
     return t
 
 
@@ -254,9 +263,9 @@ def counter_key(payload: EventPayload) -> CounterKey | None:
 
 
 def _delta(dossier_id: str, **values: Any) -> Delta:
-    row = empty_delta(dossier_id)
-    row.update(values)
-    return row
+    """A sparse delta: the columns not given are neutral (see `merge_into`)."""
+    values["dossier_id"] = dossier_id
+    return values
 
 
 def _appointment(dossier_id: str, appointment: datetime, at: datetime, *, extended: bool) -> Delta:
@@ -301,9 +310,8 @@ def fold(payloads: Iterable[EventPayload]) -> Batch:
         if delta is not None:
             held = facts.get(delta["dossier_id"])
             if held is None:
-                facts[delta["dossier_id"]] = delta
-            else:
-                merge_into(held, delta)
+                held = facts[delta["dossier_id"]] = empty_delta(delta["dossier_id"])
+            merge_into(held, delta)
             continue
         key = counter_key(payload)
         if key is not None:
@@ -317,6 +325,12 @@ def fold(payloads: Iterable[EventPayload]) -> Batch:
 STAGE = Table("stats_dossier_batch", MetaData(), *(Column(c.name, c.type) for c in FACT.columns))
 CREATE_STAGE = text(
     "CREATE TEMPORARY TABLE IF NOT EXISTS stats_dossier_batch (LIKE stats_dossier) ON COMMIT DELETE ROWS"
+)
+
+STAGED_MAX_SPAN = text(
+    "SELECT max(f.open_until - f.received_date) FROM stats_dossier AS f "
+    "JOIN stats_dossier_batch AS b ON b.dossier_id = f.dossier_id "
+    "WHERE f.open_until <> :open AND f.received_date IS NOT NULL"
 )
 
 
@@ -359,32 +373,29 @@ class Projector:
         for payload in batch.catalogue:
             await self.apply_catalogue(session, payload)
         if batch.facts:
-            await self._write_facts(session, list(batch.facts.values()))
-            await self._raise_open_bound(session, batch.facts)
+            span = await self._write_facts(session, list(batch.facts.values()))
+            if span is not None:
+                await session.execute(self._raise_bound, {"name": MAX_OPEN_DAYS, "value": span})
         if batch.counters:
             await session.execute(
                 self._add_counts,
                 [{"day": d, "unit": u, "metric": m, "count": n} for (d, u, m), n in batch.counters.items()],
             )
 
-    async def _raise_open_bound(self, session: AsyncSession, facts: dict[str, Delta]) -> None:
-        """Keep `max_open_days` ≥ the span of every ended dossier this batch touched (receipt or end)."""
-        touched = [i for i, d in facts.items() if d["open_until"] != OPEN or d["received_at"] is not None]
-        if not touched:
-            return
-        rows = await session.execute(
-            select(FACT.c.received_date, FACT.c.open_until).where(
-                FACT.c.dossier_id.in_(touched), FACT.c.open_until != OPEN, FACT.c.received_date.is_not(None)
-            )
-        )
-        spans = [(until - received).days for received, until in rows]
-        if spans:
-            await session.execute(self._raise_bound, {"name": MAX_OPEN_DAYS, "value": max(spans)})
-
-    async def _write_facts(self, session: AsyncSession, rows: list[Delta]) -> None:
+    async def _write_facts(self, session: AsyncSession, rows: list[Delta]) -> int | None:
+        """Merge the rows; return the longest receipt-to-end span among the ended dossiers they touched, if any
+        (what keeps the `max_open_days` bound true)."""
         if self.dialect != "postgresql" or len(rows) < self.copy_threshold:
             await session.execute(self._upsert_rows, rows)
-            return
+            touched = [r["dossier_id"] for r in rows if r["open_until"] != OPEN or r["received_at"] is not None]
+            if not touched:
+                return None
+            stored = await session.execute(
+                select(FACT.c.received_date, FACT.c.open_until).where(
+                    FACT.c.dossier_id.in_(touched), FACT.c.open_until != OPEN, FACT.c.received_date.is_not(None)
+                )
+            )
+            return max(((until - received).days for received, until in stored), default=None)
         await session.execute(CREATE_STAGE)  # also opens the transaction before the COPY on the raw connection
         connection = await session.connection()
         raw = await connection.get_raw_connection()
@@ -392,8 +403,10 @@ class Projector:
             STAGE.name, records=[_ROW_TUPLE(r) for r in rows], columns=list(COLUMNS)
         )
         await session.execute(self._merge_stage)
+        span = await session.scalar(STAGED_MAX_SPAN, {"open": OPEN})
         # ON COMMIT DELETE ROWS empties it at commit; a second batch in the same transaction must not see these rows.
         await session.execute(text("TRUNCATE stats_dossier_batch"))
+        return None if span is None else int(span)
 
     async def apply_catalogue(self, session: AsyncSession, payload: EventPayload) -> None:
         if isinstance(payload, cat.UnitChanged):

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from sqlalchemy import select
-from stats.models import READ_MODELS
+from stats.models import MAX_OPEN_DAYS, OPEN, QUERY_BOUNDS, READ_MODELS, DossierFact, QueryBound
 from stats.projections import CATALOGUE_TYPES, Projector, fold
 
 from services.db import Database
@@ -29,6 +29,21 @@ async def _snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+def _longest_span(snapshot: dict[str, list[tuple[Any, ...]]]) -> int:
+    """The longest receipt-to-end span of the ended dossiers, from the fact rows."""
+    names = [c.name for c in DossierFact.__table__.columns]
+    rows = [dict(zip(names, r, strict=True)) for r in snapshot["stats_dossier"]]
+    return max(
+        (r["open_until"] - r["received_date"]).days for r in rows if r["open_until"] != OPEN and r["received_date"]
+    )
+
+
+async def _bound(db: Database) -> int:
+    """What the reports rely on: `max_open_days` is at least every ended dossier's span."""
+    async with db.sessionmaker() as session:
+        return int(await session.scalar(select(QueryBound.value).where(QueryBound.name == MAX_OPEN_DAYS)) or 0)
+
+
 async def test_batches_in_any_order_equal_one_event_at_a_time(databases: DatabaseFactory) -> None:
     events = _events()
     one_url, batch_url = await databases.new("one"), await databases.new("batch")
@@ -47,7 +62,7 @@ async def test_batches_in_any_order_equal_one_event_at_a_time(databases: Databas
         bulk = Projector(batched.dialect, copy_threshold=1)  # every batch through COPY + merge on PostgreSQL
         for _ in range(3):
             async with batched.sessionmaker() as session, session.begin():
-                for model in READ_MODELS:
+                for model in (*READ_MODELS, *QUERY_BOUNDS):
                     await session.execute(model.__table__.delete())
             catalogue = [p for p in events if isinstance(p, CATALOGUE_TYPES)]
             dossier = [p for p in events if not isinstance(p, CATALOGUE_TYPES)]
@@ -59,6 +74,8 @@ async def test_batches_in_any_order_equal_one_event_at_a_time(databases: Databas
                 async with batched.sessionmaker() as session, session.begin():
                     await bulk.apply_batch(session, chunk)
             assert await _snapshot(batched) == expected
+            assert await _bound(batched) >= _longest_span(expected) > 0
+        assert await _bound(one) >= _longest_span(expected)
     finally:
         await one.dispose()
         await batched.dispose()
