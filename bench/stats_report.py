@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
-from stats import reports
-from stats.rebuild import replay
-from stats.settings import Settings
 
 from bench.common import KAFKA_SH, ROOT, fresh_database, machine, percentile
-
-sys.path.insert(0, str(ROOT / "stats-svc"))
-
 from services import migrations
 from services.contracts import intake as ik
 from services.contracts import routing as rt
@@ -40,9 +36,20 @@ from services.events import new_event
 from services.identity import Identity, Role
 from services.topics import DOMAIN_TOPICS, INTAKE_DOSSIERS, ROUTING_JOURNEYS, ensure_topics
 
+sys.path.insert(0, str(ROOT / "stats-svc"))  # the service's package, as its Procfile entry runs it
+
+from stats import reports
+from stats.rebuild import replay
+from stats.settings import Settings
+
 KAFKA_DIR = ROOT / "var" / "bench-kafka-stats"
 BOOTSTRAP = "127.0.0.1:39792"
 CITY = "000.00.31.H57"
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (figures on a shared machine need them)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def broker(action: str) -> None:
@@ -107,33 +114,61 @@ async def produce(prefix: str, events: int) -> None:
         await producer.stop()
 
 
-async def throughput(url: str, events: int, batch: int) -> tuple[int, float]:
+def backend_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of PostgreSQL backend processes (the database is local: /proc has them)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
+
+
+async def throughput(url: str, events: int, batch: int) -> tuple[int, float, float, float]:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     await ensure_topics(BOOTSTRAP, prefix, DOMAIN_TOPICS)
     await produce(prefix, events)
     db = Database(url)
     try:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         result = await replay(db, BOOTSTRAP, prefix, batch=batch, progress=True)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        # The replay's pooled connections are still open: their backends' CPU is the database's share of the work.
+        async with db.engine.connect() as conn:
+            pids = list((await conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            ))).scalars())  # fmt: skip
+        db_cpu = backend_cpu_seconds(pids)
     finally:
         await db.dispose()
-    return result.applied, elapsed
+    return result.applied, elapsed, cpu, db_cpu
 
 
 LOAD_FACTS = """
 INSERT INTO stats_dossier (dossier_id, code, procedure_code, procedure_version, field_code, receiving_unit, channel,
     received_at, received_date, appointment_at, appointment_date, appointment_set_at, extended, resolved_at,
-    resolved_date, outcome, inter_level, hops, overdue_flagged, fee_amount, fee_bearing, paid_online, paid)
+    resolved_date, outcome, open_until, inter_level, hops, overdue_flagged, fee_amount, fee_bearing, paid_online,
+    paid)
 SELECT 'B' || g, 'B' || g, '1.' || lpad((g % 300)::text, 6, '0'), 1, 'F' || (g % 14),
     CASE WHEN g % 2 = 0 THEN :city ELSE 'W' || lpad((g % 199)::text, 3, '0') END,
     CASE WHEN g % 9 = 0 THEN 'online' WHEN g % 50 = 0 THEN 'postal' ELSE 'in_person' END,
     d::timestamp, d, (d + 7)::timestamp, d + 7, d::timestamp, false,
     CASE WHEN g % 10 = 0 THEN NULL ELSE (d + (g % 10))::timestamp END,
     CASE WHEN g % 10 = 0 THEN NULL ELSE d + (g % 10) END,
-    CASE WHEN g % 10 = 0 THEN NULL ELSE 'approved' END, g % 20 = 0, 0, false,
+    CASE WHEN g % 10 = 0 THEN NULL ELSE 'approved' END,
+    CASE WHEN g % 10 = 0 THEN DATE '9999-01-01' ELSE d + (g % 10) END, g % 20 = 0, 0, false,
     CASE WHEN g % 3 = 0 THEN 50000 ELSE 0 END, g % 3 = 0, g % 6 = 0, g % 3 = 0
 FROM (SELECT g, DATE '2020-01-01' + (g % 1826) AS d FROM generate_series(1, :n) AS g) AS s
+"""
+
+
+# What the projection maintains next to the facts (stats.models.QueryBound), loaded the same set-based way.
+LOAD_BOUND = """
+INSERT INTO stats_query_bound (name, value)
+SELECT 'max_open_days', max(open_until - received_date) FROM stats_dossier WHERE open_until <> DATE '9999-01-01'
 """
 
 
@@ -158,6 +193,7 @@ async def latency(url: str, facts: int, queries: int) -> dict[str, list[float]]:
                 {"city": CITY},
             )
             await conn.execute(text(LOAD_FACTS), {"n": facts, "city": CITY})
+            await conn.execute(text(LOAD_BOUND))
         async with db.engine.connect() as conn:
             await conn.execute(text("COMMIT"))
             await conn.execute(text("VACUUM ANALYZE stats_dossier"))
@@ -193,11 +229,17 @@ async def main() -> None:
     try:
         url = await fresh_database("postgresql")
         await asyncio.to_thread(migrations.upgrade, ROOT / "stats-svc", url)
-        applied, elapsed = await throughput(url, args.events, args.batch)
-        print(f"replay: {applied} events in {elapsed:.1f} s = {applied / elapsed:,.0f} events/s (batch {args.batch})")
+        print(f"load before replay: {load()}")
+        applied, elapsed, cpu, db_cpu = await throughput(url, args.events, args.batch)
+        print(f"replay: {applied} events in {elapsed:.1f} s = {applied / elapsed:,.0f} events/s (batch {args.batch}); "
+              f"load after: {load()}")  # fmt: skip
+        print(f"replay CPU: this process {cpu:.1f} s = {cpu / applied * 1e6:.0f} µs/event, PostgreSQL backends "
+              f"{db_cpu:.1f} s = {db_cpu / applied * 1e6:.0f} µs/event (they overlap: writing one poll while the "
+              f"next is decoded)")  # fmt: skip
         url = await fresh_database("postgresql")
         await asyncio.to_thread(migrations.upgrade, ROOT / "stats-svc", url)
         timings = await latency(url, args.facts, args.queries)
+        print(f"load after the queries: {load()}")
         for name, values in timings.items():
             print(
                 f"{name} over {args.facts:,} facts, {len(values)} queries: p50 {percentile(values, 50):.1f} ms, "

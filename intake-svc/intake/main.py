@@ -7,6 +7,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
+from intake import counts
 from intake.api import router
 from intake.consumers import subscriptions
 from intake.service import Context, utcnow
@@ -22,7 +23,7 @@ def build_app(settings: Settings | None = None, *, clock: Callable[[], datetime]
         settings,
         title="motcua intake-svc",
         description="Dossiers at the desk, by post and online: receipts, codes, deadlines, tracking.",
-        routers=[router],
+        routers=[router, counts.router],
         subscriptions=subscriptions,  # type: ignore[arg-type]
     )
     app.state.intake = Context(settings=settings, storage=build_storage(settings), clock=clock)

@@ -20,6 +20,15 @@ from services.db import create_base
 
 Base = create_base()
 
+#: `open_until` of a dossier neither resolved nor closed yet (a date after every real one, so ranges stay sargable).
+#: Not `date.max`: asyncpg sends that as PostgreSQL's 'infinity', which would not equal the server default.
+OPEN = date(9999, 1, 1)
+
+
+#: What the reports read of a fact row besides the unit and the dates they search by.
+REPORT_COLUMNS = ["channel", "field_code", "received_date", "appointment_date", "resolved_date", "closed_date",
+                  "open_until"]  # fmt: skip
+
 
 class DossierFact(Base):
     __tablename__ = "stats_dossier"
@@ -47,6 +56,8 @@ class DossierFact(Base):
     #: Withdrawn or refused at the desk after receipt: neither resolved nor pending from that date.
     closed_date: Mapped[date | None] = mapped_column(Date)
     closed_reason: Mapped[str | None] = mapped_column(String(16))
+    #: The earlier of resolved_date and closed_date, OPEN while neither: open at the start of day D ⇔ open_until ≥ D.
+    open_until: Mapped[date] = mapped_column(Date, default=OPEN, server_default=OPEN.isoformat())
     inter_level: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     hops: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     overdue_flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
@@ -55,10 +66,23 @@ class DossierFact(Base):
     paid_online: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     paid: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
+    # The report queries read only these columns: on PostgreSQL the indexes carry them (index-only scans).
     __table_args__ = (
-        Index("ix_stats_dossier_received", "received_date", "receiving_unit"),
-        Index("ix_stats_dossier_unit_received", "receiving_unit", "received_date"),
-        Index("ix_stats_dossier_resolved", "resolved_date"),
+        Index("ix_stats_dossier_received", "received_date", "receiving_unit", postgresql_include=REPORT_COLUMNS),
+        Index("ix_stats_dossier_unit_received", "receiving_unit", "received_date", postgresql_include=REPORT_COLUMNS),
+        Index(
+            "ix_stats_dossier_open",
+            "open_until",
+            "received_date",
+            postgresql_include=[*REPORT_COLUMNS, "receiving_unit"],
+        ),
+        Index(
+            "ix_stats_dossier_unit_open",
+            "receiving_unit",
+            "open_until",
+            "received_date",
+            postgresql_include=REPORT_COLUMNS,
+        ),
     )
 
 
@@ -114,4 +138,23 @@ class StatsProcedureUnit(Base):
     online_level: Mapped[str] = mapped_column(String(16))
 
 
+class QueryBound(Base):
+    """Bounds the report queries use to keep index ranges short, maintained by the projection (largest wins).
+
+    `max_open_days`: the longest span from receipt to `open_until` among dossiers that ended, so "received before
+    D and still open at D" becomes a bounded range of receipt dates. A bound is computed from the fact row as it
+    stands after each batch; an intermediate state can exceed the final one, so live and rebuilt bounds may differ
+    (unlike the facts): a larger bound only costs speed, never exactness. The rebuild wipes and recomputes them.
+    """
+
+    __tablename__ = "stats_query_bound"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+MAX_OPEN_DAYS = "max_open_days"
+
 READ_MODELS = (DossierFact, DailyCounter, StatsUnit, StatsProcedure, StatsProcedureVersion, StatsProcedureUnit)
+#: Wiped by the rebuild too, but not part of the facts a rebuild reproduces exactly (see QueryBound).
+QUERY_BOUNDS = (QueryBound,)

@@ -1,26 +1,31 @@
 """Event handlers: every topic into the read models.
 
-Each dossier event becomes one or more *operations*: a named upsert statement and its parameters. The live consumer
-(`Projector.apply`) runs them one event at a time inside the kernel's inbox transaction; the rebuild and the replay
-benchmark (`Projector.apply_batch`) group a whole poll's operations by statement and send each group with one
-`executemany`. Every upsert is order-independent (earliest wins, latest-by-event-time wins, logical OR, sums), so the
-interleaving of the topics does not change the result: a rebuild equals the live read models.
+Each dossier event becomes a *delta*: a partial fact row for its dossier (`dossier_delta`). Deltas combine by
+order-independent rules (first/earliest wins, latest-by-event-time wins, logical OR, sums), written twice, the same
+rules each time: `merge` in memory and `_merge_sql` in the upsert against the stored row. `Projector.apply_batch`
+folds a batch's deltas per dossier in memory, then writes one upsert per dossier (on PostgreSQL a COPY into a
+temporary table and one set-based `INSERT … SELECT … ON CONFLICT DO UPDATE`); the live consumer's per-event handler
+(`Projector.apply`) is `apply_batch` with a batch of one. Because the rules are associative and commutative, any
+grouping and interleaving of the topics ends with the same rows: a rebuild equals the live read models.
 
 What counts as *resolved*: the moment processing ended with a result or a reasoned refusal, i.e. routing's
 `journey.processed`; a dossier that never had one (results issued on the spot at the desk) is resolved when intake
 returns the result. The earlier of the two is kept, so an applicant collecting the result late does not make the
 agency late. Early / on time / late compare that business date with the (possibly restarted or extended)
-appointment date.
+appointment date. `open_until` is the earlier of the resolved and closed dates (`OPEN` while neither happened):
+the reports find carried-over and pending dossiers through it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, insert, or_, select
+from sqlalchemy import Column, MetaData, Table, and_, case, delete, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,8 +38,11 @@ from services.contracts import payment as pay
 from services.contracts import routing as rt
 from services.events import CloudEvent, EventPayload
 from stats.models import (
+    MAX_OPEN_DAYS,
+    OPEN,
     DailyCounter,
     DossierFact,
+    QueryBound,
     StatsProcedure,
     StatsProcedureUnit,
     StatsProcedureVersion,
@@ -47,15 +55,28 @@ UNIT: Table = StatsUnit.__table__  # type: ignore[assignment]
 
 ACCOUNTS_ASSISTED = "accounts_assisted"
 
-Op = tuple[str, dict[str, Any]]
+#: Fewer dossiers than this per batch go by a multi-row upsert; more by COPY + one set-based merge (PostgreSQL).
+COPY_THRESHOLD = 64
+
+Delta = dict[str, Any]
+CounterKey = tuple[date, str, str]
 
 
 def utc(moment: datetime) -> datetime:
     """Aware → naive UTC (how instants are stored on both backends)."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(tzinfo=None) - moment.utcoffset()  # type: ignore[operator]
+
+
+#: Asia/Ho_Chi_Minh has been UTC+7 without daylight saving since this instant; before it, ask the tz database.
+_FIXED_OFFSET_SINCE = datetime(1975, 6, 12, 17)
+_VN_OFFSET = timedelta(hours=7)
 
 
 def vn_date(moment: datetime) -> date:
+    """The business date of an instant (a replay computes millions: skip zoneinfo where the offset is fixed)."""
+    naive_utc = utc(moment)
+    if naive_utc >= _FIXED_OFFSET_SINCE:
+        return (naive_utc + _VN_OFFSET).date()
     return moment.astimezone(VN_TZ).date()
 
 
@@ -79,197 +100,313 @@ DOSSIER_TYPES: tuple[type[EventPayload], ...] = (
 CATALOGUE_TYPES: tuple[type[EventPayload], ...] = (*cat.PROCEDURE_EVENTS, cat.UnitChanged)
 HANDLED_TYPES = (*DOSSIER_TYPES, *CATALOGUE_TYPES)
 
+#: Set together by `dossier.received` (the receipt); a later receipt of the same dossier replaces them.
+RECEIVED_COLUMNS = (
+    "code", "procedure_code", "procedure_version", "field_code", "receiving_unit", "channel",
+    "received_at", "received_date", "fee_amount",
+)  # fmt: skip
+FLAG_COLUMNS = ("extended", "fee_bearing", "inter_level", "overdue_flagged", "paid", "paid_online")
+COLUMNS: tuple[str, ...] = tuple(c.name for c in FACT.columns)
 
-def _earliest(col: str, ex: Any) -> ColumnElement[Any]:
-    current = FACT.c[col]
-    return case((or_(current.is_(None), ex[col] < current), ex[col]), else_=current)
+
+_NEUTRAL: Delta = {**dict.fromkeys(COLUMNS), **dict.fromkeys(FLAG_COLUMNS, False), "hops": 0, "fee_amount": 0,
+                   "open_until": OPEN}  # fmt: skip
+_ROW_TUPLE = itemgetter(*COLUMNS)
 
 
-def _statements(dialect: str) -> dict[str, Any]:
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+def empty_delta(dossier_id: str) -> Delta:
+    """A delta that changes nothing (the neutral element of `merge`)."""
+    row = _NEUTRAL.copy()
+    row["dossier_id"] = dossier_id
+    return row
+
+
+# --- the rules, in memory -------------------------------------------------------------------------------------
+
+
+def merge(t: Delta, ex: Delta) -> Delta:
+    """Combine stored (or earlier folded) facts `t` with a delta `ex`; mirrors `_merge_sql` rule for rule."""
+    return merge_into(dict(t), ex)
+
+
+def merge_into(t: Delta, ex: Delta) -> Delta:
+    """`merge`, updating `t` in place (the fold owns its accumulators). `ex` may be sparse: absent = neutral."""
+    get = ex.get
+    if get("received_at") is not None:
+        for c in RECEIVED_COLUMNS:
+            t[c] = ex[c]
+    set_at = get("appointment_set_at")
+    if set_at is not None and (
+        t["appointment_set_at"] is None
+        or set_at > t["appointment_set_at"]
+        or (set_at == t["appointment_set_at"] and ex["appointment_at"] > t["appointment_at"])
+    ):
+        t["appointment_at"] = ex["appointment_at"]
+        t["appointment_date"] = ex["appointment_date"]
+        t["appointment_set_at"] = set_at
+    for c in FLAG_COLUMNS:
+        if get(c):
+            t[c] = True
+    hops = get("hops")
+    if hops:
+        t["hops"] += hops
+    resolved_at = get("resolved_at")
+    if resolved_at is not None and (t["resolved_at"] is None or resolved_at < t["resolved_at"]):
+        t["resolved_at"] = resolved_at
+        t["resolved_date"] = ex["resolved_date"]
+    if get("outcome") is not None:
+        t["outcome"] = ex["outcome"]
+    returned = get("returned_date")
+    if returned is not None and (t["returned_date"] is None or returned < t["returned_date"]):
+        t["returned_date"] = returned
+    closed = get("closed_date")
+    if closed is not None and (t["closed_date"] is None or closed < t["closed_date"]):
+        t["closed_date"] = closed
+        t["closed_reason"] = ex["closed_reason"]
+    until = get("open_until")
+    if until is not None and until < t["open_until"]:
+        t["open_until"] = until
+    return t
+
+
+# --- the same rules, in SQL (`t` the stored row, `ex` the incoming one) ---------------------------------------
+
+
+def _merge_sql(ex: Any) -> dict[str, Any]:
     t = FACT.c
-
-    def upsert(name: str, columns: Sequence[str], updates: Any) -> Any:
-        stmt = ins(FACT)
-        ex = stmt.excluded
-        return stmt.on_conflict_do_update(index_elements=["dossier_id"], set_=updates(ex))
-
-    def later_appointment(ex: Any) -> ColumnElement[bool]:
-        return or_(
-            t.appointment_set_at.is_(None),
-            ex.appointment_set_at > t.appointment_set_at,
-            and_(ex.appointment_set_at == t.appointment_set_at, ex.appointment_at > t.appointment_at),
-        )
-
-    def appointment_updates(ex: Any) -> dict[str, Any]:
-        newer = later_appointment(ex)
-        return {
-            "appointment_at": case((newer, ex.appointment_at), else_=t.appointment_at),
-            "appointment_date": case((newer, ex.appointment_date), else_=t.appointment_date),
-            "appointment_set_at": case((newer, ex.appointment_set_at), else_=t.appointment_set_at),
-        }
-
-    received_cols = (
-        "code", "procedure_code", "procedure_version", "field_code", "receiving_unit", "channel",
-        "received_at", "received_date", "fee_amount",
-    )  # fmt: skip
-
-    def received(ex: Any) -> dict[str, Any]:
-        return {
-            **{c: ex[c] for c in received_cols},
-            **appointment_updates(ex),
-            "fee_bearing": or_(t.fee_bearing, ex.fee_bearing),
-        }
-
-    def appointment(ex: Any) -> dict[str, Any]:
-        return {**appointment_updates(ex), "extended": or_(t.extended, ex.extended)}
-
-    def resolved(ex: Any) -> dict[str, Any]:
-        return {
-            "resolved_at": _earliest("resolved_at", ex),
-            "resolved_date": case(
-                (or_(t.resolved_at.is_(None), ex.resolved_at < t.resolved_at), ex.resolved_date),
-                else_=t.resolved_date,
-            ),
-            "outcome": case((ex.outcome.is_(None), t.outcome), else_=ex.outcome),
-            "returned_date": case((ex.returned_date.is_(None), t.returned_date), else_=_earliest("returned_date", ex)),
-        }
-
-    def closed(ex: Any) -> dict[str, Any]:
-        earlier = or_(t.closed_date.is_(None), ex.closed_date < t.closed_date)
-        return {
-            "closed_date": case((earlier, ex.closed_date), else_=t.closed_date),
-            "closed_reason": case((earlier, ex.closed_reason), else_=t.closed_reason),
-        }
-
-    stmts: dict[str, Any] = {
-        "received": upsert("received", received_cols, received),
-        "appointment": upsert("appointment", (), appointment),
-        "resolved": upsert("resolved", (), resolved),
-        "closed": upsert("closed", (), closed),
-        "journey": upsert("journey", (), lambda ex: {"inter_level": or_(t.inter_level, ex.inter_level)}),
-        "hop": upsert("hop", (), lambda ex: {"hops": t.hops + ex.hops}),
-        "overdue": upsert("overdue", (), lambda ex: {"overdue_flagged": or_(t.overdue_flagged, ex.overdue_flagged)}),
-        "bill": upsert("bill", (), lambda ex: {"fee_bearing": or_(t.fee_bearing, ex.fee_bearing)}),
-        "paid": upsert(
-            "paid", (), lambda ex: {"paid": or_(t.paid, ex.paid), "paid_online": or_(t.paid_online, ex.paid_online)}
-        ),
-    }
-    counter = ins(COUNTER)
-    stmts["counter"] = counter.on_conflict_do_update(
-        index_elements=["day", "unit", "metric"], set_={"count": COUNTER.c.count + counter.excluded["count"]}
+    received = ex.received_at.is_not(None)
+    newer_appointment = or_(
+        t.appointment_set_at.is_(None),
+        ex.appointment_set_at > t.appointment_set_at,
+        and_(ex.appointment_set_at == t.appointment_set_at, ex.appointment_at > t.appointment_at),
     )
-    return stmts
+    earlier_resolved = or_(t.resolved_at.is_(None), ex.resolved_at < t.resolved_at)
+    earlier_closed = or_(t.closed_date.is_(None), ex.closed_date < t.closed_date)
+
+    def when(cond: ColumnElement[bool], col: str) -> ColumnElement[Any]:
+        return case((cond, ex[col]), else_=t[col])
+
+    return {
+        **{c: when(received, c) for c in RECEIVED_COLUMNS},
+        **{c: when(newer_appointment, c) for c in ("appointment_at", "appointment_date", "appointment_set_at")},
+        **{c: or_(t[c], ex[c]) for c in FLAG_COLUMNS},
+        "hops": t.hops + ex.hops,
+        "resolved_at": when(earlier_resolved, "resolved_at"),
+        "resolved_date": when(earlier_resolved, "resolved_date"),
+        "outcome": when(ex.outcome.is_not(None), "outcome"),
+        "returned_date": when(
+            and_(ex.returned_date.is_not(None), or_(t.returned_date.is_(None), ex.returned_date < t.returned_date)),
+            "returned_date",
+        ),
+        "closed_date": when(earlier_closed, "closed_date"),
+        "closed_reason": when(earlier_closed, "closed_reason"),
+        "open_until": when(ex.open_until < t.open_until, "open_until"),
+    }
 
 
-def dossier_ops(payload: EventPayload) -> list[Op]:
-    """The upserts one dossier event stands for (pure: no database access)."""
+# --- events → deltas ------------------------------------------------------------------------------------------
+
+
+def dossier_delta(payload: EventPayload) -> Delta | None:
+    """The partial fact row one dossier event stands for (pure: no database access); None if it changes nothing."""
     p = payload
     if isinstance(p, ik.DossierReceived):
         fee = sum(item.amount for item in p.fees)
-        return [
-            (
-                "received",
-                {
-                    "dossier_id": p.dossier_id,
-                    "code": p.code,
-                    "procedure_code": p.procedure_code,
-                    "procedure_version": p.procedure_version,
-                    "field_code": p.field_code,
-                    "receiving_unit": p.receiving_unit,
-                    "channel": p.channel.value,
-                    "received_at": utc(p.received_at),
-                    "received_date": vn_date(p.received_at),
-                    "appointment_at": utc(p.appointment_at),
-                    "appointment_date": vn_date(p.appointment_at),
-                    "appointment_set_at": utc(p.received_at),
-                    "fee_amount": fee,
-                    "fee_bearing": fee > 0,
-                },
-            )
-        ]
+        return _delta(
+            p.dossier_id,
+            code=p.code,
+            procedure_code=p.procedure_code,
+            procedure_version=p.procedure_version,
+            field_code=p.field_code,
+            receiving_unit=p.receiving_unit,
+            channel=p.channel.value,
+            received_at=utc(p.received_at),
+            received_date=vn_date(p.received_at),
+            appointment_at=utc(p.appointment_at),
+            appointment_date=vn_date(p.appointment_at),
+            appointment_set_at=utc(p.received_at),
+            fee_amount=fee,
+            fee_bearing=fee > 0,
+        )
     if isinstance(p, ik.DossierSupplemented):
-        return [_appointment(p.dossier_id, p.appointment_at, p.at, extended=False)]
+        return _appointment(p.dossier_id, p.appointment_at, p.at, extended=False)
     if isinstance(p, rt.JourneyExtended):
-        return [_appointment(p.dossier_id, p.appointment_at, p.at, extended=True)]
+        return _appointment(p.dossier_id, p.appointment_at, p.at, extended=True)
     if isinstance(p, rt.JourneyResumed):
-        return [_appointment(p.dossier_id, p.due_at, p.at, extended=False)]
+        return _appointment(p.dossier_id, p.due_at, p.at, extended=False)
     if isinstance(p, rt.JourneyProcessed):
-        return [_resolved(p.dossier_id, p.at, outcome=p.outcome.value, returned=None)]
+        return _resolved(p.dossier_id, p.at, outcome=p.outcome.value, returned=None)
     if isinstance(p, ik.DossierResultReturned):
-        return [_resolved(p.dossier_id, p.at, outcome=None, returned=vn_date(p.at))]
+        return _resolved(p.dossier_id, p.at, outcome=None, returned=vn_date(p.at))
     if isinstance(p, ik.DossierWithdrawn):
-        return [("closed", {"dossier_id": p.dossier_id, "closed_date": vn_date(p.at), "closed_reason": "withdrawn"})]
+        return _closed(p.dossier_id, vn_date(p.at), "withdrawn")
     if isinstance(p, ik.DossierRefused):
-        return [("closed", {"dossier_id": p.dossier_id, "closed_date": vn_date(p.at), "closed_reason": "refused"})]
+        return _closed(p.dossier_id, vn_date(p.at), "refused")
     if isinstance(p, rt.JourneyStarted):
-        return [("journey", {"dossier_id": p.dossier_id, "inter_level": p.inter_level})]
+        return _delta(p.dossier_id, inter_level=p.inter_level)
     if isinstance(p, rt.HopRequested):
-        return [("hop", {"dossier_id": p.dossier_id, "hops": 1})]
+        return _delta(p.dossier_id, hops=1)
     if isinstance(p, rt.JourneyOverdue):
-        return [("overdue", {"dossier_id": p.dossier_id, "overdue_flagged": True})] if p.scope == "dossier" else []
+        return _delta(p.dossier_id, overdue_flagged=True) if p.scope == "dossier" else None
     if isinstance(p, pay.BillRequested):
-        return [("bill", {"dossier_id": p.dossier_id, "fee_bearing": True})]
+        return _delta(p.dossier_id, fee_bearing=True)
     if isinstance(p, pay.PaymentPaid):
-        return [("paid", {"dossier_id": p.dossier_id, "paid": True, "paid_online": p.online})]
-    if isinstance(p, ik.AccountAssisted):
-        return [("counter", {"day": vn_date(p.at), "unit": p.unit, "metric": ACCOUNTS_ASSISTED, "count": 1})]
-    return []
+        return _delta(p.dossier_id, paid=True, paid_online=p.online)
+    return None
 
 
-def _appointment(dossier_id: str, appointment: datetime, at: datetime, *, extended: bool) -> Op:
-    return (
-        "appointment",
-        {
-            "dossier_id": dossier_id,
-            "appointment_at": utc(appointment),
-            "appointment_date": vn_date(appointment),
-            "appointment_set_at": utc(at),
-            "extended": extended,
-        },
+def counter_key(payload: EventPayload) -> CounterKey | None:
+    """The daily counter one event adds 1 to, if any."""
+    if isinstance(payload, ik.AccountAssisted):
+        return (vn_date(payload.at), payload.unit, ACCOUNTS_ASSISTED)
+    return None
+
+
+def _delta(dossier_id: str, **values: Any) -> Delta:
+    """A sparse delta: the columns not given are neutral (see `merge_into`)."""
+    values["dossier_id"] = dossier_id
+    return values
+
+
+def _appointment(dossier_id: str, appointment: datetime, at: datetime, *, extended: bool) -> Delta:
+    return _delta(
+        dossier_id,
+        appointment_at=utc(appointment),
+        appointment_date=vn_date(appointment),
+        appointment_set_at=utc(at),
+        extended=extended,
     )
 
 
-def _resolved(dossier_id: str, at: datetime, *, outcome: str | None, returned: date | None) -> Op:
-    return (
-        "resolved",
-        {
-            "dossier_id": dossier_id,
-            "resolved_at": utc(at),
-            "resolved_date": vn_date(at),
-            "outcome": outcome,
-            "returned_date": returned,
-        },
+def _resolved(dossier_id: str, at: datetime, *, outcome: str | None, returned: date | None) -> Delta:
+    day = vn_date(at)
+    return _delta(
+        dossier_id, resolved_at=utc(at), resolved_date=day, outcome=outcome, returned_date=returned, open_until=day
     )
+
+
+def _closed(dossier_id: str, day: date, reason: str) -> Delta:
+    return _delta(dossier_id, closed_date=day, closed_reason=reason, open_until=day)
+
+
+@dataclass
+class Batch:
+    """A batch of events made ready to write: catalogue events in order, dossier facts and counters folded."""
+
+    catalogue: list[EventPayload] = field(default_factory=list)
+    facts: dict[str, Delta] = field(default_factory=dict)
+    counters: dict[CounterKey, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def fold(payloads: Iterable[EventPayload]) -> Batch:
+    """Merge a batch's dossier deltas per dossier and sum its counter increments per key (no database access)."""
+    batch = Batch()
+    facts, counters = batch.facts, batch.counters
+    for payload in payloads:
+        if isinstance(payload, CATALOGUE_TYPES):
+            batch.catalogue.append(payload)
+            continue
+        delta = dossier_delta(payload)
+        if delta is not None:
+            held = facts.get(delta["dossier_id"])
+            if held is None:
+                held = facts[delta["dossier_id"]] = empty_delta(delta["dossier_id"])
+            merge_into(held, delta)
+            continue
+        key = counter_key(payload)
+        if key is not None:
+            counters[key] += 1
+    return batch
+
+
+# --- writing --------------------------------------------------------------------------------------------------
+
+#: The per-transaction staging table of the COPY path (PostgreSQL): the fact columns, emptied at commit.
+STAGE = Table("stats_dossier_batch", MetaData(), *(Column(c.name, c.type) for c in FACT.columns))
+CREATE_STAGE = text(
+    "CREATE TEMPORARY TABLE IF NOT EXISTS stats_dossier_batch (LIKE stats_dossier) ON COMMIT DELETE ROWS"
+)
+
+STAGED_MAX_SPAN = text(
+    "SELECT max(f.open_until - f.received_date) FROM stats_dossier AS f "
+    "JOIN stats_dossier_batch AS b ON b.dossier_id = f.dossier_id "
+    "WHERE f.open_until <> :open AND f.received_date IS NOT NULL"
+)
 
 
 class Projector:
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, *, copy_threshold: int = COPY_THRESHOLD) -> None:
         self.dialect = dialect
-        self.statements = _statements(dialect)
+        self.copy_threshold = copy_threshold
         self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        upsert = self._insert(FACT)
+        self._upsert_rows = upsert.on_conflict_do_update(
+            index_elements=["dossier_id"], set_=_merge_sql(upsert.excluded)
+        )
+        if dialect == "postgresql":
+            staged = pg_insert(FACT).from_select(list(COLUMNS), select(*(STAGE.c[c] for c in COLUMNS)))
+            self._merge_stage = staged.on_conflict_do_update(
+                index_elements=["dossier_id"], set_=_merge_sql(staged.excluded)
+            )
+        bound = self._insert(QueryBound)
+        self._raise_bound = bound.on_conflict_do_update(
+            index_elements=["name"],
+            set_={
+                "value": case((bound.excluded.value > QueryBound.value, bound.excluded.value), else_=QueryBound.value)
+            },
+        )
+        counter = self._insert(COUNTER)
+        self._add_counts = counter.on_conflict_do_update(
+            index_elements=["day", "unit", "metric"], set_={"count": COUNTER.c.count + counter.excluded["count"]}
+        )
 
     async def apply(self, session: AsyncSession, _envelope: CloudEvent | None, payload: EventPayload) -> None:
-        """One event (the live consumer's handler)."""
-        if isinstance(payload, CATALOGUE_TYPES):
-            await self.apply_catalogue(session, payload)
-            return
-        for name, params in dossier_ops(payload):
-            await session.execute(self.statements[name], params)
+        """One event (the live consumer's handler): a batch of one."""
+        await self.apply_batch(session, [payload])
 
     async def apply_batch(self, session: AsyncSession, payloads: Sequence[EventPayload]) -> None:
-        """Many events in one transaction: catalogue events in order, dossier upserts grouped by statement."""
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for payload in payloads:
-            if isinstance(payload, CATALOGUE_TYPES):
-                await self.apply_catalogue(session, payload)
-            else:
-                for name, params in dossier_ops(payload):
-                    groups[name].append(params)
-        # Rows touched twice in one batch are fine: executemany runs one statement per parameter set.
-        for name in ("received", *sorted(n for n in groups if n != "received")):
-            if groups.get(name):
-                await session.execute(self.statements[name], groups[name])
+        """Many events in one transaction (see `write`)."""
+        await self.write(session, fold(payloads))
+
+    async def write(self, session: AsyncSession, batch: Batch) -> None:
+        """Catalogue events in order; then one upsert per dossier and per counter."""
+        for payload in batch.catalogue:
+            await self.apply_catalogue(session, payload)
+        if batch.facts:
+            span = await self._write_facts(session, list(batch.facts.values()))
+            if span is not None:
+                await session.execute(self._raise_bound, {"name": MAX_OPEN_DAYS, "value": span})
+        if batch.counters:
+            await session.execute(
+                self._add_counts,
+                [{"day": d, "unit": u, "metric": m, "count": n} for (d, u, m), n in batch.counters.items()],
+            )
+
+    async def _write_facts(self, session: AsyncSession, rows: list[Delta]) -> int | None:
+        """Merge the rows; return the longest receipt-to-end span among the ended dossiers they touched, if any
+        (what keeps the `max_open_days` bound true)."""
+        if self.dialect != "postgresql" or len(rows) < self.copy_threshold:
+            await session.execute(self._upsert_rows, rows)
+            touched = [r["dossier_id"] for r in rows if r["open_until"] != OPEN or r["received_at"] is not None]
+            if not touched:
+                return None
+            stored = await session.execute(
+                select(FACT.c.received_date, FACT.c.open_until).where(
+                    FACT.c.dossier_id.in_(touched), FACT.c.open_until != OPEN, FACT.c.received_date.is_not(None)
+                )
+            )
+            return max(((until - received).days for received, until in stored), default=None)
+        await session.execute(CREATE_STAGE)  # also opens the transaction before the COPY on the raw connection
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            STAGE.name, records=[_ROW_TUPLE(r) for r in rows], columns=list(COLUMNS)
+        )
+        await session.execute(self._merge_stage)
+        span = await session.scalar(STAGED_MAX_SPAN, {"open": OPEN})
+        # ON COMMIT DELETE ROWS empties it at commit; a second batch in the same transaction must not see these rows.
+        await session.execute(text("TRUNCATE stats_dossier_batch"))
+        return None if span is None else int(span)
 
     async def apply_catalogue(self, session: AsyncSession, payload: EventPayload) -> None:
         if isinstance(payload, cat.UnitChanged):

@@ -22,18 +22,25 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, delete, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import String
 from tqdm import tqdm
 
 from services.bus.tables import inbox
 from services.db import Database
 from services.events import EventPayload, InvalidEvent, UnknownEventType, registry
 from stats.consumers import GROUP, topics
-from stats.models import READ_MODELS
-from stats.projections import HANDLED_TYPES, Projector
+from stats.models import QUERY_BOUNDS, READ_MODELS
+from stats.projections import HANDLED_TYPES, Batch, Projector, fold
 from stats.settings import Settings
+
+CLAIM_PG = text(
+    "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(:ids) "
+    "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+).bindparams(bindparam("ids", type_=ARRAY(String)))
 
 
 @dataclass
@@ -47,9 +54,50 @@ class ReplayResult:
 
 async def wipe(db: Database, inbox_consumer: str) -> None:
     async with db.sessionmaker() as session, session.begin():
-        for model in READ_MODELS:
+        for model in (*READ_MODELS, *QUERY_BOUNDS):
             await session.execute(delete(model))
         await session.execute(delete(inbox).where(inbox.c.consumer == inbox_consumer))
+
+
+async def claim(session: AsyncSession, consumer: str, event_ids: set[str]) -> set[str]:
+    """Record the events in the inbox in one statement; return the ids that were not there yet."""
+    if not event_ids:
+        return set()
+    if session.bind.dialect.name == "postgresql":
+        result = await session.execute(CLAIM_PG, {"consumer": consumer, "ids": list(event_ids)})
+    else:
+        result = await session.execute(
+            sqlite_insert(inbox)
+            .values([{"consumer": consumer, "event_id": eid} for eid in event_ids])
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(inbox.c.event_id)
+        )
+    return set(result.scalars())
+
+
+async def _store(
+    db: Database,
+    projector: Projector,
+    consumer: str,
+    rows: list[tuple[str, EventPayload]],
+    folded: Batch,
+    result: ReplayResult,
+) -> None:
+    """One poll in one transaction: claim its events in the inbox, then write what was new."""
+    async with db.sessionmaker() as session, session.begin():
+        fresh_ids = await claim(session, consumer, {e for e, _ in rows})
+        if len(fresh_ids) < len(rows):  # duplicates (inside the poll or seen before): fold only the new events
+            fresh: list[EventPayload] = []
+            for eid, payload in rows:
+                if eid in fresh_ids:
+                    fresh.append(payload)
+                    fresh_ids.discard(eid)  # a duplicate inside the poll counts once
+            folded = fold(fresh)
+            result.applied += len(fresh)
+            result.duplicates += len(rows) - len(fresh)
+        else:
+            result.applied += len(rows)
+        await projector.write(session, folded)
 
 
 async def partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:
@@ -82,7 +130,6 @@ async def replay(
     """Read every domain topic from the beginning to its current end into the read models (no wipe)."""
     consumer_name = inbox_consumer or f"{prefix}.{GROUP}"
     projector = Projector(db.dialect)
-    ins = pg_insert if db.dialect == "postgresql" else sqlite_insert
     handled = {model.event_type for model in HANDLED_TYPES}
     result = ReplayResult()
     consumer = AIOKafkaConsumer(
@@ -105,51 +152,45 @@ async def replay(
         done = {tp: begin[tp] for tp in tps}
         bar = tqdm(total=sum(end[tp] - begin[tp] for tp in tps), unit="ev", disable=not progress, file=sys.stderr,
                    desc="stats replay")  # fmt: skip
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch)
-            rows: list[tuple[str, EventPayload]] = []
-            for records in batches.values():
-                for record in records:
-                    result.records += 1
-                    try:
-                        envelope, payload = registry.decode(record.value or b"")
-                    except (InvalidEvent, UnknownEventType):
-                        result.invalid += 1  # the live consumer dead-letters these
-                        continue
-                    if envelope.type not in handled:
-                        result.skipped += 1
-                        continue
-                    rows.append((envelope.id, payload))
-            if rows:
-                async with db.sessionmaker() as session, session.begin():
-                    fresh_ids = set(
-                        (
-                            await session.execute(
-                                ins(inbox)
-                                .values([{"consumer": consumer_name, "event_id": eid} for eid in {e for e, _ in rows}])
-                                .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-                                .returning(inbox.c.event_id)
-                            )
-                        ).scalars()
-                    )
-                    fresh: list[EventPayload] = []
-                    for eid, payload in rows:
-                        if eid in fresh_ids:
-                            fresh.append(payload)
-                            fresh_ids.discard(eid)  # a duplicate inside the batch counts once
-                    result.applied += len(fresh)
-                    result.duplicates += len(rows) - len(fresh)
-                    await projector.apply_batch(session, fresh)
-            advanced = 0
-            for tp in list(remaining):
-                position = await consumer.position(tp)
-                advanced += min(position, end[tp]) - done[tp]
-                done[tp] = min(position, end[tp])
-                if position >= end[tp]:
-                    remaining.discard(tp)
-            bar.update(advanced)
-            if on_progress is not None:
-                on_progress(advanced)
+        writing: asyncio.Task[None] | None = None
+        try:
+            while remaining:
+                batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch)
+                rows: list[tuple[str, EventPayload]] = []
+                for records in batches.values():
+                    for record in records:
+                        result.records += 1
+                        try:
+                            envelope, payload = registry.decode(record.value or b"")
+                        except (InvalidEvent, UnknownEventType):
+                            result.invalid += 1  # the live consumer dead-letters these
+                            continue
+                        if envelope.type not in handled:
+                            result.skipped += 1
+                            continue
+                        rows.append((envelope.id, payload))
+                # Fold this poll while the previous one is still being written: the database and Python overlap.
+                folded = fold(payload for _, payload in rows) if rows else None
+                if writing is not None:
+                    await writing
+                    writing = None
+                if rows and folded is not None:
+                    writing = asyncio.create_task(_store(db, projector, consumer_name, rows, folded, result))
+                advanced = 0
+                for tp in list(remaining):
+                    position = await consumer.position(tp)
+                    advanced += min(position, end[tp]) - done[tp]
+                    done[tp] = min(position, end[tp])
+                    if position >= end[tp]:
+                        remaining.discard(tp)
+                bar.update(advanced)
+                if on_progress is not None:
+                    on_progress(advanced)
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
         bar.close()
     finally:
         await consumer.stop()

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stats.models import DailyCounter, DossierFact, StatsProcedureUnit, StatsProcedureVersion, StatsUnit
+from stats.models import (
+    MAX_OPEN_DAYS,
+    OPEN,
+    DailyCounter,
+    DossierFact,
+    QueryBound,
+    StatsProcedureUnit,
+    StatsProcedureVersion,
+    StatsUnit,
+)
 from stats.projections import ACCOUNTS_ASSISTED
 
 F = DossierFact
@@ -126,43 +135,50 @@ II06A_COLUMNS = (
 async def ii06a_by_field(
     session: AsyncSession, start: date, end: date, scope: Collection[str] | None
 ) -> dict[str, dict[str, int]]:
-    """Form II.06a counts per field over [start, end] (business dates, inclusive); see reports.py for the rules."""
-    in_period = F.received_date >= start
-    open_at_start = and_(
-        or_(F.resolved_date.is_(None), F.resolved_date >= start),
-        or_(F.closed_date.is_(None), F.closed_date >= start),
+    """Form II.06a counts per field over [start, end] (business dates, inclusive); see reports.py for the rules.
+
+    The period's workload is three disjoint index ranges: received in the period; received before it and never
+    ended (`open_until` = OPEN); received before it and ended on or after its start, whose receipt dates lie
+    within `max_open_days` before the start. The counts are taken over their union."""
+    columns = (F.field_code, F.channel, F.appointment_date, F.resolved_date, F.closed_date, F.open_until)
+    in_scope = _in_units(F.receiving_unit, scope)
+    span = await session.scalar(select(QueryBound.value).where(QueryBound.name == MAX_OPEN_DAYS)) or 0
+    received = select(*columns, literal(0).label("carried")).where(
+        F.received_date >= start, F.received_date <= end, in_scope
     )
-    resolved_in = and_(F.resolved_date >= start, F.resolved_date <= end)
-    pending = and_(
-        or_(F.resolved_date.is_(None), F.resolved_date > end),
-        or_(F.closed_date.is_(None), F.closed_date > end),
+    never_ended = select(*columns, literal(1).label("carried")).where(
+        F.open_until == OPEN, F.received_date < start, in_scope
     )
-    query = (
-        select(
-            F.field_code,
-            _sum(and_(in_period, F.channel == "online")),
-            _sum(and_(in_period, F.channel != "online")),
-            _sum(~in_period),
-            _sum(resolved_in),
-            _sum(and_(resolved_in, F.resolved_date < F.appointment_date)),
-            _sum(and_(resolved_in, F.resolved_date == F.appointment_date)),
-            _sum(and_(resolved_in, F.resolved_date > F.appointment_date)),
-            _sum(pending),
-            _sum(and_(pending, F.appointment_date < end)),
-            _sum(
-                and_(
-                    F.closed_date >= start, F.closed_date <= end, or_(F.resolved_date.is_(None), F.resolved_date > end)
-                )
-            ),
-        )
-        .where(
-            F.received_date.is_not(None),
-            F.received_date <= end,
-            or_(in_period, open_at_start),
-            _in_units(F.receiving_unit, scope),
-        )
-        .group_by(F.field_code)
+    ended_later = select(*columns, literal(1).label("carried")).where(
+        F.received_date >= start - timedelta(days=span),
+        F.received_date < start,
+        F.open_until >= start,
+        F.open_until != OPEN,
+        in_scope,
     )
+    u = union_all(received, never_ended, ended_later).subquery("workload")
+    fresh = u.c.carried == 0
+    resolved_in = and_(u.c.resolved_date >= start, u.c.resolved_date <= end)
+    pending = u.c.open_until > end
+    query = select(
+        u.c.field_code,
+        _sum(and_(fresh, u.c.channel == "online")),
+        _sum(and_(fresh, u.c.channel != "online")),
+        _sum(u.c.carried == 1),
+        _sum(resolved_in),
+        _sum(and_(resolved_in, u.c.resolved_date < u.c.appointment_date)),
+        _sum(and_(resolved_in, u.c.resolved_date == u.c.appointment_date)),
+        _sum(and_(resolved_in, u.c.resolved_date > u.c.appointment_date)),
+        _sum(pending),
+        _sum(and_(pending, u.c.appointment_date < end)),
+        _sum(
+            and_(
+                u.c.closed_date >= start,
+                u.c.closed_date <= end,
+                or_(u.c.resolved_date.is_(None), u.c.resolved_date > end),
+            )
+        ),
+    ).group_by(u.c.field_code)
     result: dict[str, dict[str, int]] = {}
     for row in await session.execute(query):
         result[str(row[0] or "")] = {name: int(value) for name, value in zip(II06A_COLUMNS, row[1:], strict=True)}
