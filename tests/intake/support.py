@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 from intake.main import build_app
+from intake.service import Context
 from intake.settings import Settings
 from sqlalchemy import func, select
 
@@ -251,8 +252,9 @@ class Clock:
 
 
 class Env:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings, clock: Clock, url: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, clock: Clock, url: str, context: Context) -> None:
         self.client = client
+        self.context = context
         self.settings = settings
         self.clock = clock
         self.url = url
@@ -293,7 +295,7 @@ async def intake_env(
         if feed:
             await publish_catalogue(broker.bootstrap, topic_prefix, tmp)
             await wait_for_replica(url)
-        yield Env(client, settings, clock, url)
+        yield Env(client, settings, clock, url, app.state.intake)
 
 
 def submission(
