@@ -44,7 +44,7 @@ from intake.schemas import (
     WithdrawIn,
 )
 from intake.settings import Settings
-from intake.storage import FileStorage, content_key
+from intake.storage import FileStorage, StorageUnavailable, content_key
 from services.bus.outbox import enqueue
 from services.contracts.catalogue import Component, ProcedureVersion
 from services.contracts.intake import (
@@ -778,7 +778,10 @@ async def upload(
         raise Invalid(f"file name: {exc}", field="body.file") from exc
     digest = hashlib.sha256(data).hexdigest()
     key = content_key(digest)
-    await ctx.storage.put(key, data, content_type)
+    try:
+        await ctx.storage.put(key, data, content_type)
+    except StorageUnavailable as exc:
+        raise _storage_problem("The document was not stored", exc) from exc
     record = Upload(
         id=str(uuid.uuid4()),
         owner=who.subject,
@@ -804,4 +807,16 @@ async def document_content(
         raise NotFound(f"Dossier {d.code} has no stored file at position {index}.")
     doc = documents[index - 1]
     assert doc.storage_key is not None
-    return doc, await ctx.storage.get(doc.storage_key)
+    try:
+        return doc, await ctx.storage.get(doc.storage_key)
+    except StorageUnavailable as exc:
+        raise _storage_problem("The document could not be read", exc) from exc
+
+
+def _storage_problem(what: str, exc: StorageUnavailable) -> Problem:
+    return Problem(
+        503,
+        f"{what}: the document store is unavailable ({exc}); retry later.",
+        code="storage-unavailable",
+        headers={"retry-after": "10"},
+    )

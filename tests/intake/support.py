@@ -276,7 +276,7 @@ class Env:
 
 @asynccontextmanager
 async def intake_env(
-    databases: Any, broker: Any, topic_prefix: str, tmp: Path, *, feed: bool = True
+    databases: Any, broker: Any, topic_prefix: str, tmp: Path, *, feed: bool = True, **settings_overrides: Any
 ) -> AsyncIterator[Env]:
     url = await databases.new("intake")
     await migrate("intake-svc", url)
@@ -288,6 +288,7 @@ async def intake_env(
         max_file_bytes=64 * 1024,
         db_pool_size=10,
         log_level="WARNING",
+        **settings_overrides,
     )
     clock = Clock()
     app = build_app(settings, clock=clock)
