@@ -39,6 +39,7 @@ class Runtime:
             service=settings.service_name,
             pool_size=settings.db_pool_size,
             echo=settings.db_echo,
+            pre_ping=settings.db_pool_pre_ping,
         )
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []

@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/service.db"
     db_pool_size: int = 10
     db_echo: bool = False
+    #: PostgreSQL: ping each pooled connection before use (three round trips with asyncpg). Off, a connection the
+    #: server closed is still replaced at checkout (asyncpg knows without a round trip); see `services.db`.
+    db_pool_pre_ping: bool = True
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_replication_factor: int = 1

@@ -23,6 +23,7 @@ from intake.schemas import (
     WithdrawIn,
 )
 from intake.service import Context
+from intake.storage import sniff_matches
 from services.db import SessionDep
 from services.errors import Problem
 from services.identity import CurrentIdentity
@@ -30,7 +31,8 @@ from services.identity import CurrentIdentity
 router = APIRouter(tags=["dossiers"])
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hand-off per request
     ctx: Context = request.app.state.intake
     return ctx
 
@@ -158,8 +160,6 @@ async def upload(file: UploadFile, session: SessionDep, ctx: ContextDep, who: Cu
             code="unsupported-file-type",
             errors=[_loc(f"type {content_type or 'unknown'} not accepted")],
         )
-    from intake.storage import sniff_matches
-
     if not sniff_matches(content_type, data):
         raise Problem(
             415,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
@@ -24,6 +24,23 @@ from services.errors import Invalid, Problem
 _calendars: dict[CalendarRules, WorkingCalendar] = {}
 
 
+class _ReplicaGeneration:
+    """Counts the replica changes this process has applied; a cached answer older than the current count is stale.
+
+    The replica consumer runs in one process of the deployment (one member of the consumer group gets each event),
+    so the other processes notice a change only when their entries expire (`ReplicaCache.ttl`): the same order of
+    delay as the replica's own lag behind catalogue-svc."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self, _event: object = None) -> None:
+        self.value += 1
+
+
+replica_generation = _ReplicaGeneration()
+
+
 @dataclass(frozen=True)
 class Terms:
     """The procedure version a dossier is judged by, and how the receiving unit offers it."""
@@ -32,14 +49,31 @@ class Terms:
     offering: UnitOffering
 
 
-class ReplicaCache:
-    """Per-application caches over the replica: procedure versions are immutable, so a parsed version is kept for
-    good; the calendar is re-read at most every `calendar_ttl` seconds (administrators change it rarely)."""
+@dataclass(frozen=True)
+class _TermsRow:
+    version: int
+    online_level: str | None
+    postal: bool | None
+    valid_from: date | None
+    valid_to: date | None
 
-    def __init__(self, calendar_ttl: float = 2.0) -> None:
+
+class ReplicaCache:
+    """Per-application caches over the replica, so that a submission reads nothing of it on a warm process.
+
+    Procedure versions are immutable: a parsed version is kept for good. The version in force with the unit's
+    offering (per procedure, unit and business day) and the calendar are kept until the replica consumer of this
+    process applies a change (`replica_generation`) and for at most `ttl` seconds (changes applied by another
+    process). Only found terms are cached: an unknown procedure is looked up again on the next request."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
         self.versions: dict[tuple[str, int], ProcedureVersion] = {}
-        self.calendar_ttl = calendar_ttl
-        self._calendar: tuple[float, WorkingCalendar] | None = None
+        self.ttl = ttl
+        self._terms: dict[tuple[str, str, date], tuple[float, int, _TermsRow]] = {}
+        self._calendar: tuple[float, int, WorkingCalendar] | None = None
+
+    def _fresh(self, stamp: float, generation: int) -> bool:
+        return generation == replica_generation.value and time.monotonic() - stamp < self.ttl
 
     async def version(self, session: AsyncSession, code: str, version: int) -> ProcedureVersion:
         found = self.versions.get((code, version))
@@ -54,12 +88,28 @@ class ReplicaCache:
             self.versions[(code, version)] = found
         return found
 
+    async def terms_row(self, session: AsyncSession, code: str, unit: str, day: date) -> _TermsRow | None:
+        key = (code, unit, day)
+        cached = self._terms.get(key)
+        if cached is not None and self._fresh(cached[0], cached[1]):
+            return cached[2]
+        generation = replica_generation.value  # read before the query: a change applied meanwhile stays visible
+        row = (await session.execute(_TERMS, {"code": code, "unit": unit, "day": day})).first()
+        if row is None:
+            self._terms.pop(key, None)
+            return None
+        found = _TermsRow(row.version, row.online_level, row.postal, row.valid_from, row.valid_to)
+        if len(self._terms) > 10_000:
+            self._terms.clear()
+        self._terms[key] = (time.monotonic(), generation, found)
+        return found
+
     async def calendar(self, session: AsyncSession) -> WorkingCalendar:
-        now = time.monotonic()
-        if self._calendar is not None and now - self._calendar[0] < self.calendar_ttl:
-            return self._calendar[1]
+        if self._calendar is not None and self._fresh(self._calendar[0], self._calendar[1]):
+            return self._calendar[2]
+        generation = replica_generation.value
         cal = await working_calendar(session)
-        self._calendar = (now, cal)
+        self._calendar = (time.monotonic(), generation, cal)
         return cal
 
 
@@ -83,10 +133,10 @@ _TERMS = _terms_query()
 async def terms(
     session: AsyncSession, cache: ReplicaCache, code: str, unit: str, channel: Channel, at: datetime
 ) -> Terms:
-    """The version in force at `at` and the unit's offering, in one query (the same rules as
-    `catalogue_replica.version_in_force` and `accepting_units`)."""
+    """The version in force at `at` and the unit's offering (the same rules as
+    `catalogue_replica.version_in_force` and `accepting_units`), from the cache or in one query."""
     day = catalogue_replica.business_date(at)
-    row = (await session.execute(_TERMS, {"code": code, "unit": unit, "day": day})).first()
+    row = await cache.terms_row(session, code, unit, day)
     if row is None:
         raise Invalid(
             f"There is no procedure {code} in force on {day.isoformat()}.",
@@ -110,7 +160,7 @@ async def terms(
             field="body.receiving_unit",
             code="unit-does-not-accept",
         )
-    offering = UnitOffering(agency_id=unit, online_level=OnlineLevel(row.online_level), postal=row.postal)
+    offering = UnitOffering(agency_id=unit, online_level=OnlineLevel(row.online_level), postal=bool(row.postal))
     if channel is Channel.ONLINE and offering.online_level is OnlineLevel.NONE:
         raise Invalid(
             f"Unit {unit} does not offer procedure {code} online.", field="body.channel", code="channel-not-offered"

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intake.catalogue import replica_generation
 from intake.models import DossierStep
 from intake.repository import dossier
 from intake.schemas import CLOSED, Status
@@ -182,7 +184,9 @@ def _payment_handlers() -> dict[type[EventPayload], Handler]:
 
 
 def subscriptions(settings: Settings) -> Sequence[Subscription]:
-    subs = [catalogue_replica.subscription(settings.topic_prefix, group="intake.catalogue")]
+    replica = catalogue_replica.subscription(settings.topic_prefix, group="intake.catalogue")
+    # What the replica applied makes this process's cached terms and calendar stale (`intake.catalogue`).
+    subs = [replace(replica, on_committed=replica_generation.bump)]
     handlers: dict[Any, Handler] = {**_routing_handlers(), **_payment_handlers()}
     if handlers:
         subs.append(

@@ -25,10 +25,6 @@ from services.db import BigId, UTCDateTime, create_base
 Base = create_base()
 
 
-
-
-
-
 class Dossier(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "dossier"
 

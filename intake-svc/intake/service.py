@@ -44,8 +44,8 @@ from intake.schemas import (
     WithdrawIn,
 )
 from intake.settings import Settings
-from intake.storage import FileStorage, content_key
-from services.bus.outbox import enqueue
+from intake.storage import FileStorage, StorageUnavailable, content_key
+from services.bus.outbox import enqueue, outbox_row
 from services.contracts.catalogue import Component, ProcedureVersion
 from services.contracts.intake import (
     AccountAssisted,
@@ -59,7 +59,7 @@ from services.contracts.intake import (
     FeeItem,
 )
 from services.errors import Conflict, Invalid, NotFound, Problem
-from services.events import EventPayload, new_event
+from services.events import CloudEvent, EventPayload, new_event
 from services.identity import Identity, Role
 from services.topics import INTAKE_DOSSIERS
 
@@ -88,8 +88,11 @@ class Context:
     def source(self) -> str:
         return f"/{self.settings.service_name}"
 
+    def event(self, payload: EventPayload, key: str) -> CloudEvent:
+        return new_event(payload, source=self.source, subject=key)
+
     async def emit(self, session: AsyncSession, payload: EventPayload, key: str) -> str:
-        event = new_event(payload, source=self.source, subject=key)
+        event = self.event(payload, key)
         await enqueue(session, event, topic=self.topic, key=key)
         return event.id
 
@@ -322,33 +325,29 @@ async def submit(
         created_by=who.subject,
         updated_at=now,
     )
-    # Core inserts (no unit of work): this is the hot path of the service.
-    await session.execute(_INSERT_DOSSIER, _columns(dossier))
     documents = [DossierDocument(dossier_id=dossier.id, **row) for row in doc_rows]
-    if doc_rows:
-        await session.execute(_INSERT_DOCUMENT, [{"dossier_id": dossier.id, **r} for r in doc_rows])
     if received:
-        event_id = await ctx.emit(session, _received_event(dossier), dossier.id)
-        await _step(session, dossier, now, "received", who, event_id=event_id)
+        payload: EventPayload = _received_event(dossier)
+        action, note = "received", None
     else:
-        event_id = await ctx.emit(
-            session,
-            DossierSupplementRequested(
-                dossier_id=dossier.id,
-                code=dossier.code,
-                at=now,
-                missing=[c.code for c in missing],
-                reason=dossier.supplement_reason or "",
-                before_receipt=True,
-                receiving_unit=unit,
-                procedure_code=version.code,
-                channel=body.channel,
-            ),
-            dossier.id,
+        payload = DossierSupplementRequested(
+            dossier_id=dossier.id,
+            code=dossier.code,
+            at=now,
+            missing=[c.code for c in missing],
+            reason=dossier.supplement_reason or "",
+            before_receipt=True,
+            receiving_unit=unit,
+            procedure_code=version.code,
+            channel=body.channel,
         )
-        await _step(
-            session, dossier, now, "supplement_requested", who, event_id=event_id, note=dossier.supplement_reason
-        )
+        action, note = "supplement_requested", dossier.supplement_reason
+    event = ctx.event(payload, dossier.id)
+    step = _step_row(dossier, now, action, who, event_id=event.id, note=note)
+    # Core statements (no unit of work): this is the hot path of the service.
+    await repository.insert_submission(
+        session, _columns(dossier), doc_rows, step, outbox_row(event, topic=ctx.topic, key=dossier.id)
+    )
     if body.account_assisted and body.applicant.account_id:
         await _assisted(session, ctx, unit, body.applicant.account_id, dossier.id, who, now)
 
@@ -380,13 +379,33 @@ def _received_event(d: Dossier) -> DossierReceived:
     )
 
 
-_INSERT_DOSSIER = insert(Dossier.__table__)
 _INSERT_STEP = insert(DossierStep.__table__)
-_INSERT_DOCUMENT = insert(DossierDocument.__table__)
 
 
 def _columns(d: Dossier) -> dict[str, Any]:
     return {c.key: getattr(d, c.key) for c in Dossier.__table__.columns}
+
+
+def _step_row(
+    d: Dossier,
+    at: datetime,
+    action: str,
+    who: Identity | None,
+    *,
+    event_id: str | None = None,
+    note: str | None = None,
+    unit: str | None = None,
+) -> dict[str, Any]:
+    """A history step's columns (without `dossier_id`)."""
+    return {
+        "at": at,
+        "action": action,
+        "status": d.status,
+        "unit": unit or d.receiving_unit,
+        "actor": who.subject if who is not None else None,
+        "note": note,
+        "event_id": event_id,
+    }
 
 
 async def _step(
@@ -400,19 +419,8 @@ async def _step(
     note: str | None = None,
     unit: str | None = None,
 ) -> None:
-    await session.execute(
-        _INSERT_STEP,
-        {
-            "dossier_id": d.id,
-            "at": at,
-            "action": action,
-            "status": d.status,
-            "unit": unit or d.receiving_unit,
-            "actor": who.subject if who is not None else None,
-            "note": note,
-            "event_id": event_id,
-        },
-    )
+    row = _step_row(d, at, action, who, event_id=event_id, note=note, unit=unit)
+    await session.execute(_INSERT_STEP, {"dossier_id": d.id, **row})
 
 
 async def _assisted(
@@ -778,7 +786,10 @@ async def upload(
         raise Invalid(f"file name: {exc}", field="body.file") from exc
     digest = hashlib.sha256(data).hexdigest()
     key = content_key(digest)
-    await ctx.storage.put(key, data, content_type)
+    try:
+        await ctx.storage.put(key, data, content_type)
+    except StorageUnavailable as exc:
+        raise _storage_problem("The document was not stored", exc) from exc
     record = Upload(
         id=str(uuid.uuid4()),
         owner=who.subject,
@@ -804,4 +815,16 @@ async def document_content(
         raise NotFound(f"Dossier {d.code} has no stored file at position {index}.")
     doc = documents[index - 1]
     assert doc.storage_key is not None
-    return doc, await ctx.storage.get(doc.storage_key)
+    try:
+        return doc, await ctx.storage.get(doc.storage_key)
+    except StorageUnavailable as exc:
+        raise _storage_problem("The document could not be read", exc) from exc
+
+
+def _storage_problem(what: str, exc: StorageUnavailable) -> Problem:
+    return Problem(
+        503,
+        f"{what}: the document store is unavailable ({exc}); retry later.",
+        code="storage-unavailable",
+        headers={"retry-after": "10"},
+    )

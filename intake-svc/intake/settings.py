@@ -12,6 +12,8 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "intake"
 
     database_url: str = "sqlite+aiosqlite:///var/intake.db"
+    #: Submissions are the hot path: no ping round trips (closed connections are still replaced, `services.db`).
+    db_pool_pre_ping: bool = False
 
     #: Where document contents go: "local" (a directory on this host) or "s3" (S3-compatible object storage).
     storage_backend: str = "local"

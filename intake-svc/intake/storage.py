@@ -3,26 +3,27 @@
 Keys are content addresses (``sha256/ab/cd/abcd…``): storing the same bytes twice is harmless, and a file written
 by a request that then failed is an orphan that nothing references (never a half-stored dossier).
 
-`S3Storage` speaks the S3 REST API (PUT/GET object, AWS Signature Version 4) with httpx, so that MinIO, Ceph RGW or
-a cloud bucket work without another dependency. No S3 server is available in this environment: it is configuration
-only and untested here; the local implementation is what the tests exercise.
+`S3Storage` uses boto3 (path-style requests, so MinIO, Ceph RGW or a cloud bucket all work), its blocking calls in
+a worker thread. Either store raises `StorageUnavailable` when it cannot be reached or refuses; the API answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import quote, urlsplit
+from typing import Any, Protocol
 
-import httpx
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from intake.settings import Settings
+
+
+class StorageUnavailable(Exception):
+    """The document store could not be reached or did not store / return the content."""
 
 
 class FileStorage(Protocol):
@@ -46,7 +47,10 @@ class LocalStorage:
         return path
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, self._path(key), data)
+        try:
+            await asyncio.to_thread(self._write, self._path(key), data)
+        except OSError as exc:
+            raise StorageUnavailable(f"local storage: {exc.strerror or exc}") from exc
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
@@ -61,66 +65,72 @@ class LocalStorage:
         os.replace(tmp, path)  # atomic: readers never see a partial file
 
     async def get(self, key: str) -> bytes:
-        return await asyncio.to_thread(self._path(key).read_bytes)
+        try:
+            return await asyncio.to_thread(self._path(key).read_bytes)
+        except OSError as exc:
+            raise StorageUnavailable(f"local storage: {exc.strerror or exc}") from exc
 
 
 class S3Storage:
-    """Path-style S3 requests signed with AWS Signature Version 4."""
+    """Objects in one bucket of an S3-compatible store. An object is written whole or not at all (a single PUT)."""
 
-    def __init__(self, endpoint: str, bucket: str, region: str, access_key: str, secret_key: str) -> None:
-        self.endpoint = endpoint.rstrip("/")
+    def __init__(
+        self,
+        endpoint: str,
+        bucket: str,
+        region: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+    ) -> None:
         self.bucket = bucket
-        self.region = region
-        self.access_key = access_key
-        self.secret_key = secret_key
-        self.client = httpx.AsyncClient(timeout=30)
-
-    def _signed_headers(self, method: str, url: str, payload_hash: str, extra: dict[str, str]) -> dict[str, str]:
-        now = datetime.now(UTC)
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-        day = now.strftime("%Y%m%d")
-        parts = urlsplit(url)
-        headers = {"host": parts.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date, **extra}
-        names = sorted(h.lower() for h in headers)
-        lower = {k.lower(): v.strip() for k, v in headers.items()}
-        canonical = "\n".join(
-            [
-                method,
-                quote(parts.path or "/", safe="/-_.~"),
-                parts.query,
-                "".join(f"{n}:{lower[n]}\n" for n in names),
-                ";".join(names),
-                payload_hash,
-            ]
+        self.client: Any = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "max_attempts": 3},
+                # Checksums only where S3 requires them: many S3-compatible servers reject the newer defaults.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         )
-        scope = f"{day}/{self.region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key = ("AWS4" + self.secret_key).encode()
-        for part in (day, self.region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, SignedHeaders={';'.join(names)}, "
-            f"Signature={signature}"
-        )
-        headers.pop("host")
-        return headers
-
-    def _url(self, key: str) -> str:
-        return f"{self.endpoint}/{self.bucket}/{quote(key, safe='/-_.~')}"
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        url = self._url(key)
-        headers = self._signed_headers("PUT", url, hashlib.sha256(data).hexdigest(), {"content-type": content_type})
-        response = await self.client.put(url, content=data, headers=headers)
-        response.raise_for_status()
+        try:
+            await asyncio.to_thread(
+                self.client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"S3 bucket {self.bucket}: {_reason(exc)}") from exc
 
     async def get(self, key: str) -> bytes:
-        url = self._url(key)
-        headers = self._signed_headers("GET", url, hashlib.sha256(b"").hexdigest(), {})
-        response = await self.client.get(url, headers=headers)
-        response.raise_for_status()
-        return response.content
+        try:
+            return await asyncio.to_thread(self._read, key)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"S3 bucket {self.bucket}: {_reason(exc)}") from exc
+
+    def _read(self, key: str) -> bytes:
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
+        return data
+
+
+def _reason(exc: BotoCoreError | ClientError) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')} ({exc.operation_name})"
+    return type(exc).__name__
 
 
 def build_storage(settings: Settings) -> FileStorage:

@@ -57,18 +57,31 @@ def notify_channel(service: str) -> str:
     return "outbox_" + "".join(c if c.isalnum() else "_" for c in service)
 
 
+def outbox_row(event_: CloudEvent, *, topic: str, key: str | None = None) -> dict[str, Any]:
+    """The outbox row of `event_` (column → value), for a service that writes it with its own statement; it must
+    then call `note_enqueued` in the same transaction. `key` defaults to the event's subject."""
+    request_id = event_.requestid or current_request_id()
+    return {
+        "event_id": event_.id,
+        "topic": topic,
+        "key": key if key is not None else event_.subject,
+        "value": event_.to_json(),
+        "headers": [[k, v.decode()] for k, v in event_headers(event_.type, request_id)],
+    }
+
+
+#: Built once: statement construction costs more than executing it with new parameters.
+_INSERT_OUTBOX = insert(outbox)
+
+
 async def enqueue(session: AsyncSession, event_: CloudEvent, *, topic: str, key: str | None = None) -> None:
     """Add `event_` to the outbox in the session's transaction. `key` defaults to the event's subject."""
-    request_id = event_.requestid or current_request_id()
-    await session.execute(
-        insert(outbox).values(
-            event_id=event_.id,
-            topic=topic,
-            key=key if key is not None else event_.subject,
-            value=event_.to_json(),
-            headers=[[k, v.decode()] for k, v in event_headers(event_.type, request_id)],
-        )
-    )
+    await session.execute(_INSERT_OUTBOX, outbox_row(event_, topic=topic, key=key))
+    await note_enqueued(session)
+
+
+async def note_enqueued(session: AsyncSession) -> None:
+    """Outbox rows were written in this transaction: wake the relay when it commits."""
     info = session.sync_session.info
     if not info.get(_DIRTY):
         info[_DIRTY] = True

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 from intake.main import build_app
+from intake.service import Context
 from intake.settings import Settings
 from sqlalchemy import func, select
 
@@ -251,8 +252,9 @@ class Clock:
 
 
 class Env:
-    def __init__(self, client: httpx.AsyncClient, settings: Settings, clock: Clock, url: str) -> None:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, clock: Clock, url: str, context: Context) -> None:
         self.client = client
+        self.context = context
         self.settings = settings
         self.clock = clock
         self.url = url
@@ -274,7 +276,7 @@ class Env:
 
 @asynccontextmanager
 async def intake_env(
-    databases: Any, broker: Any, topic_prefix: str, tmp: Path, *, feed: bool = True
+    databases: Any, broker: Any, topic_prefix: str, tmp: Path, *, feed: bool = True, **settings_overrides: Any
 ) -> AsyncIterator[Env]:
     url = await databases.new("intake")
     await migrate("intake-svc", url)
@@ -286,6 +288,7 @@ async def intake_env(
         max_file_bytes=64 * 1024,
         db_pool_size=10,
         log_level="WARNING",
+        **settings_overrides,
     )
     clock = Clock()
     app = build_app(settings, clock=clock)
@@ -293,7 +296,7 @@ async def intake_env(
         if feed:
             await publish_catalogue(broker.bootstrap, topic_prefix, tmp)
             await wait_for_replica(url)
-        yield Env(client, settings, clock, url)
+        yield Env(client, settings, clock, url, app.state.intake)
 
 
 def submission(
