@@ -3,8 +3,9 @@
 Order of work for each request: the caller must be a wallet (internal identity, Role.WALLET); the provider's
 signature is checked over the raw request with a constant-time compare before any field is trusted; a bad or
 missing signature is answered 401 (body in the provider's own format), logged as a security event, and nothing is
-recorded. A verified notification is applied exactly once in effect (see `service.apply_notification`), and the
-provider gets the answer its protocol expects.
+recorded. A verified notification is applied exactly once in effect (`service.apply_notifications`; concurrent
+ones share a transaction, see `group_commit`), and the provider gets the answer its protocol expects once that
+transaction has committed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
 
-from payment import service
+from payment.group_commit import GroupCommit
 from payment.providers import (
     MoMoProvider,
     PayOSProvider,
@@ -30,7 +31,6 @@ from payment.providers import (
 )
 from payment.service import Outcome
 from payment.settings import Settings
-from services.db import SessionDep
 from services.identity import Identity, Role, require
 
 log = structlog.get_logger("payment.security")
@@ -86,7 +86,7 @@ def _response(reply: Reply, status_code: int | None = None) -> Response:
     return Response(reply.body, status_code=status_code or reply.status_code, media_type=reply.content_type or None)
 
 
-async def handle(request: Request, session: SessionDep, name: str) -> Response:
+async def handle(request: Request, name: str) -> Response:
     providers: dict[str, WebhookProvider] = request.app.state.providers
     provider = providers[name]
     raw = await request.body()
@@ -106,8 +106,8 @@ async def handle(request: Request, session: SessionDep, name: str) -> Response:
     except WebhookError as exc:
         log.warning("webhook_malformed", provider=name, reason=str(exc))
         return _response(reply_for(provider, exc))
-    settings: Settings = request.app.state.settings
-    result = await service.apply_notification(session, settings, note, source="webhook")
+    notifications: GroupCommit = request.app.state.notifications
+    result = await notifications.apply(note)
     outcome = result.first_outcome if result.outcome is Outcome.DUPLICATE and result.first_outcome else result.outcome
     if result.outcome is Outcome.DUPLICATE and outcome is Outcome.APPLIED:
         outcome = Outcome.DUPLICATE
@@ -123,25 +123,25 @@ async def handle(request: Request, session: SessionDep, name: str) -> Response:
 
 
 @router.post("/payos", summary="payOS-style webhook (JSON, HMAC-SHA256 over the sorted data fields)")
-async def payos(request: Request, session: SessionDep, who: Wallet) -> Response:
-    return await handle(request, session, "payos")
+async def payos(request: Request, who: Wallet) -> Response:
+    return await handle(request, "payos")
 
 
 @router.get("/vnpay", summary="VNPay 2.1.0 IPN (query string, HMAC-SHA512)")
-async def vnpay(request: Request, session: SessionDep, who: Wallet) -> Response:
-    return await handle(request, session, "vnpay")
+async def vnpay(request: Request, who: Wallet) -> Response:
+    return await handle(request, "vnpay")
 
 
 @router.post("/vnpay", include_in_schema=False)
-async def vnpay_post(request: Request, session: SessionDep, who: Wallet) -> Response:
-    return await handle(request, session, "vnpay")
+async def vnpay_post(request: Request, who: Wallet) -> Response:
+    return await handle(request, "vnpay")
 
 
 @router.post("/momo", summary="MoMo v2/v3 IPN (JSON, HMAC-SHA256; answered 204)")
-async def momo(request: Request, session: SessionDep, who: Wallet) -> Response:
-    return await handle(request, session, "momo")
+async def momo(request: Request, who: Wallet) -> Response:
+    return await handle(request, "momo")
 
 
 @router.post("/zalopay", summary="ZaloPay callback (JSON with a data string and its HMAC-SHA256 mac)")
-async def zalopay(request: Request, session: SessionDep, who: Wallet) -> Response:
-    return await handle(request, session, "zalopay")
+async def zalopay(request: Request, who: Wallet) -> Response:
+    return await handle(request, "zalopay")

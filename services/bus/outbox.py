@@ -26,7 +26,7 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -59,16 +59,26 @@ def notify_channel(service: str) -> str:
 
 async def enqueue(session: AsyncSession, event_: CloudEvent, *, topic: str, key: str | None = None) -> None:
     """Add `event_` to the outbox in the session's transaction. `key` defaults to the event's subject."""
-    request_id = event_.requestid or current_request_id()
-    await session.execute(
-        insert(outbox).values(
-            event_id=event_.id,
-            topic=topic,
-            key=key if key is not None else event_.subject,
-            value=event_.to_json(),
-            headers=[[k, v.decode()] for k, v in event_headers(event_.type, request_id)],
+    await enqueue_many(session, [(event_, topic, key)])
+
+
+async def enqueue_many(session: AsyncSession, events: Sequence[tuple[CloudEvent, str, str | None]]) -> None:
+    """Add several (event, topic, key) to the outbox in one statement, in this order."""
+    if not events:
+        return
+    rows = []
+    for event_, topic, key in events:
+        request_id = event_.requestid or current_request_id()
+        rows.append(
+            {
+                "event_id": event_.id,
+                "topic": topic,
+                "key": key if key is not None else event_.subject,
+                "value": event_.to_json(),
+                "headers": [[k, v.decode()] for k, v in event_headers(event_.type, request_id)],
+            }
         )
-    )
+    await session.execute(insert(outbox).values(rows))
     info = session.sync_session.info
     if not info.get(_DIRTY):
         info[_DIRTY] = True
