@@ -11,6 +11,7 @@ transaction has committed.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Annotated, Any
 
 import structlog
@@ -18,12 +19,15 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from payment.group_commit import GroupCommit
 from payment.providers import (
+    InvalidAmountError,
     MoMoProvider,
+    Notification,
     PayOSProvider,
     Reply,
     SignatureError,
     VNPayProvider,
     WebhookError,
+    WebhookFormatError,
     WebhookProvider,
     ZaloPayProvider,
     providers_by_name,
@@ -82,6 +86,26 @@ def reply_for_outcome(provider: WebhookProvider, outcome: Outcome, status: str) 
     return provider.reply_duplicate()  # DUPLICATE of an applied one, STALE, DOUBLE_PAYMENT: already confirmed
 
 
+#: Longest provider transaction id and order reference the notifications table holds.
+MAX_ID_LENGTH = 64
+#: Amounts are BIGINT.
+MAX_AMOUNT = 2**63 - 1
+
+
+def check_storable(note: Notification) -> None:
+    """A correctly signed notification may still carry values our tables cannot hold: malformed (a 4xx)."""
+    if note.amount > MAX_AMOUNT:
+        raise InvalidAmountError(f"{note.provider}: amount {note.amount} is beyond any possible payment")
+    for what, value in (("transaction id", note.provider_txn_id), ("order reference", note.order_ref)):
+        if len(value) > MAX_ID_LENGTH:
+            raise WebhookFormatError(f"{note.provider}: {what} is longer than {MAX_ID_LENGTH} characters")
+    if note.paid_at is not None:
+        try:
+            note.paid_at.astimezone(UTC)
+        except OverflowError:
+            raise WebhookFormatError(f"{note.provider}: payment time {note.paid_at} is out of range") from None
+
+
 def _response(reply: Reply, status_code: int | None = None) -> Response:
     return Response(reply.body, status_code=status_code or reply.status_code, media_type=reply.content_type or None)
 
@@ -93,6 +117,7 @@ async def handle(request: Request, name: str) -> Response:
     query = request.scope.get("query_string", b"").decode("latin-1")
     try:
         note = provider.verify(raw, query, request.headers)
+        check_storable(note)
     except SignatureError as exc:
         log.warning(
             "webhook_signature_rejected",
