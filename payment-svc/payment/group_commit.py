@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import structlog
+from prometheus_client import Histogram
 
 from payment import service
 from payment.providers import Notification
@@ -31,6 +32,12 @@ from services.errors import Problem
 from services.observability import current_request_id
 
 log = structlog.get_logger(__name__)
+
+BATCH_SIZE = Histogram(
+    "payment_webhook_batch_size",
+    "Verified notifications applied together in one transaction",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 
 
 @dataclass(slots=True)
@@ -98,6 +105,7 @@ class GroupCommit:
         return batch
 
     async def _apply(self, db: Database, batch: list[_Waiting]) -> None:
+        BATCH_SIZE.observe(len(batch))
         try:
             async with db.sessionmaker() as session, session.begin():
                 results = await service.apply_notifications(

@@ -163,9 +163,9 @@ async def add_notifications_if_absent(session: AsyncSession, rows: Sequence[dict
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     result = await session.execute(
         insert(Notification)
-        .values(list(rows))
         .on_conflict_do_nothing(index_elements=["provider", "provider_txn_id"])
-        .returning(Notification.provider, Notification.provider_txn_id)
+        .returning(Notification.provider, Notification.provider_txn_id),
+        list(rows),  # executemany with RETURNING: one multi-row INSERT, compiled once
     )
     return {(provider, txn) for provider, txn in result.all()}
 

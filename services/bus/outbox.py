@@ -78,7 +78,7 @@ async def enqueue_many(session: AsyncSession, events: Sequence[tuple[CloudEvent,
                 "headers": [[k, v.decode()] for k, v in event_headers(event_.type, request_id)],
             }
         )
-    await session.execute(insert(outbox).values(rows))
+    await session.execute(insert(outbox), rows)  # executemany: SQLAlchemy sends one multi-row INSERT
     info = session.sync_session.info
     if not info.get(_DIRTY):
         info[_DIRTY] = True
