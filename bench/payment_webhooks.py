@@ -1,12 +1,19 @@
 """payment-svc: verified webhooks per second through the service, and VietQR generation per second.
 
     python -m bench.payment_webhooks [--payments 4000] [--concurrency 64] [--workers 2] [--backend postgresql]
+                                     [--profile var/payment.prof]
 
 Webhooks: N bills with a pending payOS payment each are seeded in a fresh database; payment-svc runs as a uvicorn
 process (outbox relay on, publishing to a broker of its own); a client sends one correctly signed payOS webhook per
 payment (plus 10 % duplicates) with a wallet identity, `concurrency` at a time. Each one is verified (identity
-token, HMAC), deduplicated, checked against the bill and applied with its ledger rows and event in one transaction.
-The figure is requests answered per second; afterwards every payment must be paid exactly once.
+token, HMAC), deduplicated, checked against the bill and applied with its ledger rows and event in a committed
+transaction before it is answered. The figure is requests answered per second; afterwards every payment must be
+paid exactly once (one paid transition each, one payment.paid event each in the outbox or published).
+
+Besides the rate it prints the CPU spent per request by the service's processes and by the PostgreSQL backends
+serving it (from /proc): on a machine shared with other work the rate is a floor, the CPU cost is not.
+The client is aiohttp (cheaper per request than httpx; it shares the CPU with the service). `--profile` runs the
+service (one worker) under cProfile and writes the stats to that file.
 
 QR: payloads built per second, and PNG / SVG images rendered per second (segno), in this process.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import pstats
 import random
 import socket
 import subprocess
@@ -23,9 +31,12 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import aiohttp
 import httpx
 from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
 
 from bench.common import KAFKA_SH, ROOT, backends, fresh_database, machine, percentile
 from services import migrations
@@ -92,9 +103,11 @@ async def fire(
         queue.put_nowait(body)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {HEADER: token, "content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        base_url=base, connector=connector, timeout=aiohttp.ClientTimeout(total=60)
+    ) as client:
 
         async def worker() -> None:
             while True:
@@ -104,9 +117,10 @@ async def fire(
                     return
                 t0 = time.perf_counter()
                 try:
-                    response = await client.post("/webhooks/payos", content=body, headers=headers)
-                    code = response.status_code
-                except httpx.TransportError:  # like a provider: retry later
+                    async with client.post("/webhooks/payos", data=body, headers=headers) as response:
+                        await response.read()
+                        code = response.status
+                except (aiohttp.ClientError, TimeoutError):  # like a provider: retry later
                     code = 0
                     queue.put_nowait(body)
                 latencies.append(time.perf_counter() - t0)
@@ -118,7 +132,81 @@ async def fire(
     return elapsed, latencies, statuses
 
 
-async def webhooks(backend: str, n: int, concurrency: int, workers: int) -> dict[str, object]:
+# uvicorn re-raises SIGTERM after its graceful shutdown; a handler installed first turns it into SystemExit, which
+# lets cProfile write its file.
+PROFILED_UVICORN = """
+import cProfile, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+out, sys.argv = sys.argv[1], ["uvicorn", *sys.argv[2:]]
+from uvicorn.main import main
+profile = cProfile.Profile(time.process_time)  # CPU time: other processes on the machine do not count
+try:
+    profile.runcall(main)
+except SystemExit:
+    pass
+finally:
+    profile.dump_stats(out)
+"""
+
+
+def batch_sizes(metrics: str) -> float:
+    """Mean notifications per transaction, from one worker's /metrics (group commit)."""
+    values = {}
+    for line in metrics.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("payment_webhook_batch_size_sum", "payment_webhook_batch_size_count"):
+            values[name] = float(value)
+    count = values.get("payment_webhook_batch_size_count", 0.0)
+    return values.get("payment_webhook_batch_size_sum", 0.0) / count if count else float("nan")
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by a process and all its descendants (uvicorn's worker processes)."""
+    stats = {int(p.name): _proc_stat(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    children: dict[int, list[int]] = {}
+    for pid, stat in stats.items():
+        if stat is not None:
+            children.setdefault(stat[0], []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        stat = stats.get(pid)
+        total += stat[1] if stat else 0.0
+        todo += children.get(pid, [])
+    return total
+
+
+def postgres_cpu_seconds(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to `database` (process title "postgres: user db …")."""
+    total = 0.0
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            title = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            stat = _proc_stat(int(p.name))
+            total += stat[1] if stat else 0.0
+    return total
+
+
+async def webhooks(
+    backend: str, n: int, concurrency: int, workers: int, profile: str | None = None
+) -> dict[str, object]:
     url = await fresh_database(backend)
     if backend == "postgresql" and "@127.0.0.1" in url and "ssl=" not in url:
         url += "?ssl=disable"  # local server: measure the service, not TLS to localhost
@@ -144,8 +232,10 @@ async def webhooks(backend: str, n: int, concurrency: int, workers: int) -> dict
         "PAYMENT_DB_POOL_SIZE": "20",
         "PAYMENT_EXPIRY_SWEEP_INTERVAL": "0",
     }
-    cmd = [sys.executable, "-m", "uvicorn", "payment.main:app", "--host", "127.0.0.1", "--port", str(port),
+    uvicorn = ["-c", PROFILED_UVICORN, profile] if profile else ["-m", "uvicorn"]
+    cmd = [sys.executable, *uvicorn, "payment.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    database = make_url(url).database or ""
     proc = await asyncio.create_subprocess_exec(*cmd, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -158,7 +248,14 @@ async def webhooks(backend: str, n: int, concurrency: int, workers: int) -> dict
                     pass
                 await asyncio.sleep(0.1)
         await fire(base, bodies[:50], token, 8)  # warm-up: connections, caches (these count as duplicates later)
+        service_cpu, db_cpu = tree_cpu_seconds(proc.pid), postgres_cpu_seconds(database)
+        client_cpu = time.process_time()
         elapsed, latencies, statuses = await fire(base, bodies, token, concurrency)
+        async with httpx.AsyncClient() as probe:
+            batches = batch_sizes((await probe.get(f"{base}/metrics")).text)
+        service_cpu = tree_cpu_seconds(proc.pid) - service_cpu
+        db_cpu = postgres_cpu_seconds(database) - db_cpu if backend == "postgresql" else float("nan")
+        client_cpu = time.process_time() - client_cpu
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
@@ -170,14 +267,23 @@ async def webhooks(backend: str, n: int, concurrency: int, workers: int) -> dict
             .select_from(LedgerEntry)
             .where(LedgerEntry.to_status == "paid", LedgerEntry.kind == "transition")
         )
+        paid_once = await session.scalar(
+            select(func.count(func.distinct(LedgerEntry.payment_id))).where(
+                LedgerEntry.to_status == "paid", LedgerEntry.kind == "transition"
+            )
+        )
     await db.dispose()
-    assert paid == n and transitions == n, (paid, transitions)
+    assert paid == n and transitions == n and paid_once == n, (paid, transitions, paid_once)
     return {
         "backend": backend,
         "requests": len(bodies),
         "per_second": len(bodies) / elapsed,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
+        "service_cpu_ms_per_request": service_cpu / len(bodies) * 1000,
+        "postgres_cpu_ms_per_request": db_cpu / len(bodies) * 1000,
+        "client_cpu_ms_per_request": client_cpu / len(bodies) * 1000,
+        "mean_batch": batches,
         "statuses": statuses,
         "workers": workers,
         "concurrency": concurrency,
@@ -212,15 +318,24 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default=None)
+    parser.add_argument("--profile", help="run the service (one worker) under cProfile; stats to this file")
+    parser.add_argument("--no-qr", action="store_true", help="skip the QR generation rates")
     args = parser.parse_args()
     print(f"machine: {machine()}  date: {datetime.now(UTC):%Y-%m-%d}")
-    print("qr:", {k: round(v) for k, v in qr_rates().items()})
+    print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    if not args.no_qr:
+        print("qr:", {k: round(v) for k, v in qr_rates().items()})
     subprocess.run([str(KAFKA_SH), "start", str(KAFKA_DIR), str(KAFKA_PORT), str(KAFKA_CONTROLLER_PORT)], check=True)
     try:
         for backend in [args.backend] if args.backend else backends():
             workers = args.workers if backend == "postgresql" else 1  # SQLite: one writer process
-            result = asyncio.run(webhooks(backend, args.payments, args.concurrency, workers))
-            print("webhooks:", {k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()})
+            if args.profile:
+                workers = 1
+            result = asyncio.run(webhooks(backend, args.payments, args.concurrency, workers, args.profile))
+            print("webhooks:", {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()})
+            print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+            if args.profile:
+                pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
     finally:
         subprocess.run([str(KAFKA_SH), "stop", str(KAFKA_DIR)], check=True)
 

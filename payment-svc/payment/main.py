@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 
 from payment import api, reconciliation, service, webhooks
 from payment.consumers import subscriptions
+from payment.group_commit import GroupCommit
 from payment.settings import Settings
-from services.app import create_app
+from services.app import Runtime, create_app
 from services.db import Database
 
 log = structlog.get_logger(__name__)
@@ -33,15 +36,24 @@ async def expiry_sweeper(db: Database, settings: Settings) -> None:
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    notifications = GroupCommit(settings)
+
+    def background(runtime: Runtime) -> list[Coroutine[Any, Any, None]]:
+        loops = [notifications.run(runtime.db)]
+        if settings.expiry_sweep_interval > 0:
+            loops.append(expiry_sweeper(runtime.db, settings))
+        return loops
+
     app = create_app(
         settings,
         title="motcua payment-svc",
         description="Fees by VietQR, wallet webhooks, refunds and reconciliation.",
         routers=[api.router, webhooks.router, reconciliation.router],
         subscriptions=subscriptions,
-        background=lambda runtime: [expiry_sweeper(runtime.db, settings)] if settings.expiry_sweep_interval > 0 else [],
+        background=background,
     )
     app.state.providers = webhooks.build_providers(settings)
+    app.state.notifications = notifications
     return app
 
 

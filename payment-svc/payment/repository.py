@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,6 +25,16 @@ async def bill(session: AsyncSession, bill_id: str, *, lock: bool = False) -> Bi
     if lock:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def bills(session: AsyncSession, bill_ids: Collection[str], *, lock: bool = False) -> Sequence[Bill]:
+    """Bills by id, in id order (the order they are locked in)."""
+    if not bill_ids:
+        return []
+    stmt = select(Bill).where(Bill.id.in_(bill_ids)).order_by(Bill.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def bill_of_dossier(session: AsyncSession, dossier_id: str, *, lock: bool = False) -> Bill | None:
@@ -80,6 +90,17 @@ async def payment_by_order_ref(session: AsyncSession, order_ref: str, *, lock: b
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def payments_by_order_refs(session: AsyncSession, order_refs: Collection[str]) -> Sequence[Payment]:
+    """The payments with these order references, locked oldest first (the order `payments_of_bill` locks in)."""
+    stmt = (
+        select(Payment)
+        .where(Payment.order_ref.in_(order_refs))
+        .order_by(Payment.created_at, Payment.id)
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def payments_of_bill(session: AsyncSession, bill_id: str, *, lock: bool = False) -> Sequence[Payment]:
     stmt = select(Payment).where(Payment.bill_id == bill_id).order_by(Payment.created_at, Payment.id)
     if lock:
@@ -119,27 +140,34 @@ async def payment_by_txn(session: AsyncSession, provider: str, provider_txn_id: 
 # --- Notifications -----------------------------------------------------------------------------------
 
 
-async def notification(session: AsyncSession, provider: str, provider_txn_id: str) -> Notification | None:
-    stmt = select(Notification).where(
-        Notification.provider == provider, Notification.provider_txn_id == provider_txn_id
+async def notification_outcomes(session: AsyncSession, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Outcome of the notifications already recorded among these (provider, provider_txn_id)."""
+    if not keys:
+        return {}
+    stmt = select(Notification.provider, Notification.provider_txn_id, Notification.outcome).where(
+        Notification.provider.in_({provider for provider, _ in keys}),
+        Notification.provider_txn_id.in_({txn for _, txn in keys}),
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    found = {(provider, txn): outcome for provider, txn, outcome in (await session.execute(stmt)).all()}
+    return {key: outcome for key, outcome in found.items() if key in keys}
 
 
-async def add_notification_if_absent(session: AsyncSession, values: dict[str, object]) -> bool:
-    """Insert a notification unless (provider, provider_txn_id) is known: True if this call inserted it.
+async def add_notifications_if_absent(session: AsyncSession, rows: Sequence[dict[str, object]]) -> set[tuple[str, str]]:
+    """Insert notifications unless their (provider, provider_txn_id) is known: the keys this call inserted.
 
     The unique constraint decides between concurrent copies: on PostgreSQL the second insert waits for the first
     transaction and then does nothing; on SQLite writers are serialised (BEGIN IMMEDIATE).
     """
+    if not rows:
+        return set()
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     result = await session.execute(
         insert(Notification)
-        .values(**values)
         .on_conflict_do_nothing(index_elements=["provider", "provider_txn_id"])
-        .returning(Notification.id)
+        .returning(Notification.provider, Notification.provider_txn_id),
+        list(rows),  # executemany with RETURNING: one multi-row INSERT, compiled once
     )
-    return result.scalar_one_or_none() is not None
+    return {(provider, txn) for provider, txn in result.all()}
 
 
 # --- Ledger ------------------------------------------------------------------------------------------

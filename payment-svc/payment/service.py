@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -29,7 +30,7 @@ from payment import ledger, repository
 from payment.models import Bill, Payment
 from payment.providers import Notification
 from payment.settings import Settings
-from services.bus.outbox import enqueue
+from services.bus.outbox import enqueue, enqueue_many
 from services.contracts.intake import DossierReceived
 from services.contracts.payment import (
     BillCancelled,
@@ -44,6 +45,7 @@ from services.contracts.payment import (
 )
 from services.errors import Conflict, Invalid, NotFound, Problem
 from services.events import EventPayload, new_event
+from services.observability import bind_request_id, current_request_id
 from services.topics import PAYMENT_PAYMENTS
 
 log = structlog.get_logger(__name__)
@@ -105,9 +107,18 @@ def new_order_ref() -> str:
     return str(10**14 + secrets.randbelow(9 * 10**14))
 
 
+#: session.info key of the events that `apply_notifications` writes to the outbox together at its end
+_EVENTS = "payment_pending_events"
+
+
 async def publish(session: AsyncSession, settings: Settings, payload: EventPayload, subject: str) -> None:
     event = new_event(payload, source=SOURCE, subject=subject)
-    await enqueue(session, event, topic=PAYMENT_PAYMENTS.full_name(settings.topic_prefix))
+    topic = PAYMENT_PAYMENTS.full_name(settings.topic_prefix)
+    pending = session.info.get(_EVENTS)
+    if pending is not None:
+        pending.append((event, topic, None))
+    else:
+        await enqueue(session, event, topic=topic)
 
 
 def _bill_fields(bill: Bill, at: datetime) -> dict[str, object]:
@@ -407,53 +418,124 @@ async def apply_notification(
     session: AsyncSession, settings: Settings, note: Notification, *, source: str = "webhook"
 ) -> Result:
     """Apply a verified provider notification exactly once in effect."""
-    actor = f"{note.provider}:{source}"
-    payment = await repository.payment_by_order_ref(session, note.order_ref, lock=True)
-    if payment is None or payment.provider != note.provider:
-        log.info("notification_unknown_order", provider=note.provider, order_ref=note.order_ref)
-        return Result(Outcome.NOT_FOUND)
-    # Same payment ⇒ serialised by the row lock above; the unique constraint covers everything else.
-    seen = await repository.notification(session, note.provider, note.provider_txn_id)
-    if seen is not None:
-        return Result(Outcome.DUPLICATE, payment, first_outcome=Outcome(seen.outcome))
-    bill = await repository.bill(session, payment.bill_id, lock=True)
-    assert bill is not None
-    at = now()
+    return (await apply_notifications(session, settings, [note], source=source))[0]
 
-    outcome: Outcome
+
+async def apply_notifications(
+    session: AsyncSession,
+    settings: Settings,
+    notes: Sequence[Notification],
+    *,
+    source: str = "webhook",
+    request_ids: Sequence[str | None] | None = None,
+) -> list[Result]:
+    """Apply verified provider notifications, each exactly once in effect, in the session's transaction.
+
+    Several at once is the group commit of the webhooks: each step is one statement for the whole batch. The
+    notifications must be of distinct payments and distinct provider transactions (`conflicts` tells), so that
+    each one is decided on the state its predecessors committed. `request_ids` (one per notification) tie each
+    one's events to the request that brought it.
+    """
+    if conflicts(notes):
+        raise ValueError("notifications applied together must be of distinct payments and provider transactions")
+    ids = list(request_ids) if request_ids is not None else [current_request_id()] * len(notes)
+    # Lock order everywhere: payments (oldest first), then their bills. Same payment ⇒ serialised by its row lock;
+    # the unique constraint on (provider, provider_txn_id) covers everything else.
+    payments = {p.order_ref: p for p in await repository.payments_by_order_refs(session, [n.order_ref for n in notes])}
+    bills = {b.id: b for b in await repository.bills(session, {p.bill_id for p in payments.values()}, lock=True)}
+    known = {(n.provider, n.provider_txn_id) for n in notes if n.order_ref in payments}
+    seen = await repository.notification_outcomes(session, known)
+    at = now()
+    results: list[Result | None] = [None] * len(notes)
+    decided: list[tuple[int, Notification, Payment, Bill, Outcome]] = []
+    session.info[_EVENTS] = []
+    try:
+        for i, note in enumerate(notes):
+            bind_request_id(ids[i])
+            payment = payments.get(note.order_ref)
+            if payment is None or payment.provider != note.provider:
+                log.info("notification_unknown_order", provider=note.provider, order_ref=note.order_ref)
+                results[i] = Result(Outcome.NOT_FOUND)
+                continue
+            first = seen.get((note.provider, note.provider_txn_id))
+            if first is not None:
+                results[i] = Result(Outcome.DUPLICATE, payment, first_outcome=Outcome(first))
+                continue
+            bill = bills[payment.bill_id]
+            outcome = await _decide(session, settings, bill, payment, note, at)
+            decided.append((i, note, payment, bill, outcome))
+
+        inserted = await repository.add_notifications_if_absent(
+            session,
+            [
+                {
+                    "provider": note.provider,
+                    "provider_txn_id": note.provider_txn_id,
+                    "order_ref": note.order_ref,
+                    "payment_id": payment.id,
+                    "amount": note.amount,
+                    "currency": note.currency[:3],
+                    "status": note.status,
+                    "outcome": outcome.value,
+                    "source": source,
+                    "received_at": at,
+                }
+                for _, note, payment, _, outcome in decided
+            ],
+        )
+        for i, note, payment, bill, outcome in decided:
+            bind_request_id(ids[i])
+            if (note.provider, note.provider_txn_id) not in inserted:
+                # A concurrent copy (for another payment's order ref) won the race.
+                results[i] = Result(Outcome.DUPLICATE, payment, first_outcome=outcome)
+                continue
+            await _apply(session, settings, bill, payment, note, outcome, at=at, source=source)
+            results[i] = Result(outcome, payment)
+        await enqueue_many(session, session.info[_EVENTS])
+    finally:
+        session.info.pop(_EVENTS, None)
+        bind_request_id(ids[0] if len(set(ids)) == 1 else None)
+    return [r for r in results if r is not None]
+
+
+def conflicts(notes: Sequence[Notification]) -> bool:
+    """True if two of `notes` are of the same payment or the same provider transaction."""
+    return len({n.order_ref for n in notes}) < len(notes) or len(
+        {(n.provider, n.provider_txn_id) for n in notes}
+    ) < len(notes)
+
+
+async def _decide(
+    session: AsyncSession, settings: Settings, bill: Bill, payment: Payment, note: Notification, at: datetime
+) -> Outcome:
+    """What a new notification does to its payment; a payment past its time expires first (paid in time excepted)."""
     if payment.status in OPEN_STATES and aware(payment.expires_at) <= at:
         paid_in_time = note.status == "paid" and note.paid_at is not None and note.paid_at <= aware(payment.expires_at)
         if not paid_in_time:
             await _expire(session, settings, bill, payment, at=at, actor="system:expiry", reason="time limit")
     if note.amount != payment.amount or note.currency.upper() != payment.currency:
-        outcome = Outcome.AMOUNT_MISMATCH
-    elif payment.status in OPEN_STATES:
-        outcome = Outcome.APPLIED
-    elif note.status == "failed":
-        outcome = Outcome.STALE if payment.status in PAID_STATES else Outcome.FINAL
-    elif payment.status in PAID_STATES:
-        outcome = Outcome.STALE if payment.provider_txn_id == note.provider_txn_id else Outcome.DOUBLE_PAYMENT
-    else:
-        outcome = Outcome.FINAL
+        return Outcome.AMOUNT_MISMATCH
+    if payment.status in OPEN_STATES:
+        return Outcome.APPLIED
+    if note.status == "failed":
+        return Outcome.STALE if payment.status in PAID_STATES else Outcome.FINAL
+    if payment.status in PAID_STATES:
+        return Outcome.STALE if payment.provider_txn_id == note.provider_txn_id else Outcome.DOUBLE_PAYMENT
+    return Outcome.FINAL
 
-    inserted = await repository.add_notification_if_absent(
-        session,
-        {
-            "provider": note.provider,
-            "provider_txn_id": note.provider_txn_id,
-            "order_ref": note.order_ref,
-            "payment_id": payment.id,
-            "amount": note.amount,
-            "currency": note.currency[:3],
-            "status": note.status,
-            "outcome": outcome.value,
-            "source": source,
-            "received_at": at,
-        },
-    )
-    if not inserted:  # a concurrent copy (of another payment's order ref) won the race
-        return Result(Outcome.DUPLICATE, payment, first_outcome=outcome)
 
+async def _apply(
+    session: AsyncSession,
+    settings: Settings,
+    bill: Bill,
+    payment: Payment,
+    note: Notification,
+    outcome: Outcome,
+    *,
+    at: datetime,
+    source: str,
+) -> None:
+    actor = f"{note.provider}:{source}"
     if outcome is Outcome.AMOUNT_MISMATCH:
         await _flag(
             session,
@@ -508,7 +590,6 @@ async def apply_notification(
             note=f"{note.status} notification for a payment already {payment.status}: no change",
             at=at,
         )
-    return Result(outcome, payment)
 
 
 async def mark_paid(

@@ -29,6 +29,12 @@ class Settings(ServiceSettings):
     #: How often the expiry sweep runs in each replica (0 = never; an admin can still POST /payments/expire).
     expiry_sweep_interval: float = Field(default=30, ge=0)
 
+    # --- Webhooks (see group_commit.py) --------------------------------------------------------------
+    #: At most this many verified notifications share one transaction.
+    webhook_batch_max: int = Field(default=100, ge=1, le=1000)
+    #: Transactions of notifications in flight at once per process (each holds a database connection).
+    webhook_batch_concurrency: int = Field(default=2, ge=1, le=32)
+
     # --- Provider secrets (the dev defaults only suit a laptop and the simulator) --------------------
     payos_checksum_key: SecretStr = SecretStr("dev-payos-checksum-key")
     vnpay_hash_secret: SecretStr = SecretStr("DEVVNPAYHASHSECRET0123456789ABCDEF")

@@ -26,7 +26,7 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -76,7 +76,15 @@ _INSERT_OUTBOX = insert(outbox)
 
 async def enqueue(session: AsyncSession, event_: CloudEvent, *, topic: str, key: str | None = None) -> None:
     """Add `event_` to the outbox in the session's transaction. `key` defaults to the event's subject."""
-    await session.execute(_INSERT_OUTBOX, outbox_row(event_, topic=topic, key=key))
+    await enqueue_many(session, [(event_, topic, key)])
+
+
+async def enqueue_many(session: AsyncSession, events: Sequence[tuple[CloudEvent, str, str | None]]) -> None:
+    """Add several (event, topic, key) to the outbox in one statement, in this order."""
+    if not events:
+        return
+    rows = [outbox_row(event_, topic=topic, key=key) for event_, topic, key in events]
+    await session.execute(_INSERT_OUTBOX, rows)  # executemany: SQLAlchemy sends one multi-row INSERT
     await note_enqueued(session)
 
 
