@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import aiohttp
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway.settings import Settings
@@ -96,34 +96,37 @@ class Upstreams:
             service=family,
         )
 
-    def target(self, request: Request, family: str, rest: str) -> str:
-        raw_path: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    def target(self, scope: Scope, family: str, rest: str) -> str:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         prefix = f"/api/v1/{family}".encode()
         if raw_path.startswith(prefix):
             kept = raw_path[len(prefix):] if self.settings.strip_prefix else raw_path
             path = kept.decode("latin-1")
         else:  # the client encoded the prefix itself: rebuild the path from its decoded form
-            decoded = ("/" + rest) if self.settings.strip_prefix else request.scope["path"]
+            decoded = ("/" + rest) if self.settings.strip_prefix else scope["path"]
             path = quote(decoded, safe="/:@!$&'()*+,;=~")
         if not path.startswith("/"):
             path = "/" + path
-        query: bytes = request.scope.get("query_string", b"")
+        query: bytes = scope.get("query_string", b"")
         return self.bases[family] + path + ("?" + query.decode("latin-1") if query else "")
 
-    async def forward(self, request: Request, family: str, rest: str, who: Identity, body: bytes) -> Response:
+    async def forward(self, scope: Scope, receive: Receive, send: Send, family: str, rest: str, who: Identity,
+                      body: bytes) -> None:
+        """Sends the request of `scope` (its body already read: `body`) to the service and relays the answer to
+        `send`. Raises Problem only before anything was sent."""
         if rest.strip("/") in OPERATIONS_PATHS:
             raise Problem(404, "No such operation.", code="not-found")
-        method = request.method
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k not in DROP_REQUEST]
-        client_ip = request.client.host if request.client else ""
+        method = scope["method"]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in DROP_REQUEST]
+        client = scope.get("client")
         headers += [
             (internal.HEADER, self.token(who)),
             ("x-request-id", current_request_id() or ""),
-            ("x-forwarded-for", client_ip),
+            ("x-forwarded-for", client[0] if client else ""),
             ("x-forwarded-prefix", f"/api/v1/{family}"),
         ]
-        url = URL(self.target(request, family, rest), encoded=True)  # the path and query go out as received
-        retryable = method in IDEMPOTENT or "idempotency-key" in request.headers
+        url = URL(self.target(scope, family, rest), encoded=True)  # the path and query go out as received
+        retryable = method in IDEMPOTENT or any(k == b"idempotency-key" for k, _ in scope["headers"])
         attempts = 1 + (self.settings.upstream_retries if retryable else 0)
         for attempt in range(attempts):
             try:
@@ -142,9 +145,10 @@ class Upstreams:
                     raise Problem(502, f"The {family} service broke the connection.", code="bad-gateway",
                                   service=family) from exc
             await asyncio.sleep(0.05 * (attempt + 1))
-        return await self._relay(response, family)
+        await self._relay(response, family, scope, receive, send)
 
-    async def _relay(self, response: aiohttp.ClientResponse, family: str) -> Response:
+    async def _relay(self, response: aiohttp.ClientResponse, family: str, scope: Scope, receive: Receive,
+                     send: Send) -> None:
         headers = [(k, v) for k, v in response.raw_headers if k.lower() not in DROP_RESPONSE]
         length = response.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) <= BUFFER_LIMIT:
@@ -156,13 +160,13 @@ class Upstreams:
                 raise Problem(502, f"The {family} service broke the connection.", code="bad-gateway") from exc
             finally:
                 response.release()
-            out = Response(status_code=response.status)
-            out.body = content
-            out.raw_headers = headers
-            return out
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+            return
+        # Starlette's streaming response stops reading from the service when the client goes away.
         streamed = StreamingResponse(_stream(response), status_code=response.status)
         streamed.raw_headers = headers
-        return streamed
+        await streamed(scope, receive, send)
 
 
 async def _stream(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
