@@ -115,12 +115,24 @@ async def latency(port: int, request: bytes, n: int) -> list[float]:
     return samples
 
 
-async def throughput(port: int, request: bytes, concurrency: int, seconds: float) -> float:
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of process `pid` so far, or of this process when None."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(port: int, request: bytes, concurrency: int, seconds: float,
+                     pids: dict[str, int | None]) -> tuple[float, dict[str, float]]:
+    """Requests per second, and CPU microseconds per request of each process in `pids`."""
     conns = [Conn(port, request) for _ in range(concurrency)]
     for c in conns:
         await c.open()
     count = 0
     stop = time.perf_counter() + seconds
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
 
     async def worker(c: Conn) -> None:
         nonlocal count
@@ -131,9 +143,10 @@ async def throughput(port: int, request: bytes, concurrency: int, seconds: float
     started = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in conns))
     elapsed = time.perf_counter() - started
+    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) * 1e6 / count for name, pid in pids.items()}
     for c in conns:
         c.close()
-    return count / elapsed
+    return count / elapsed, cpu
 
 
 async def setup_gateway_db(url: str) -> str:
@@ -181,17 +194,24 @@ async def main() -> None:
                      ttl=3600)
         direct = request_bytes("/items/1.001234", {HEADER: token})
         through = request_bytes("/api/v1/catalogue/items/1.001234", {"X-API-Key": key})
+        load = os.getloadavg()
         results = {}
+        cpus = {}
         for name, port, req in (("direct", up_port, direct), ("gateway", gw_port, through)):
+            pids: dict[str, int | None] = {"load generator": None, "service": upstream.pid}
+            if name == "gateway":
+                pids["gateway"] = gateway.pid
             lat = await latency(port, req, args.requests)
-            rps = await throughput(port, req, args.concurrency, args.seconds)
+            rps, cpus[name] = await throughput(port, req, args.concurrency, args.seconds, pids)
             results[name] = (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), rps)
         print(f"machine: {machine()}")
-        print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {args.requests} sequential requests for latency, "
+        print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average before the run "
+              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.requests} sequential requests for latency, "
               f"{args.concurrency} connections × {args.seconds:g} s for throughput")
-        print(f"{'':<8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>9}")
+        print(f"{'':<8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>9}   CPU µs per request (throughput run)")
         for name, (p50, p90, p99, rps) in results.items():
-            print(f"{name:<8} {p50:8.2f} {p90:8.2f} {p99:8.2f} {rps:9.0f}")
+            cpu = ", ".join(f"{who} {us:.0f}" for who, us in cpus[name].items())
+            print(f"{name:<8} {p50:8.2f} {p90:8.2f} {p99:8.2f} {rps:9.0f}   {cpu}")
         d, g = results["direct"], results["gateway"]
         print(f"added latency p50 {g[0] - d[0]:.2f} ms, p99 {g[2] - d[2]:.2f} ms; "
               f"gateway throughput {100 * g[3] / d[3]:.0f}% of direct")

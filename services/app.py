@@ -147,6 +147,7 @@ def create_app(
     background: BackgroundFactory | None = None,
     on_startup: Callable[[Runtime], Any] | None = None,
     description: str = "",
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
@@ -170,7 +171,7 @@ def create_app(
             await runtime.stop()
             log.info("service_stopped")
 
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = app_class(title=title, version=version, description=description, lifespan=lifespan)
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     for router in routers:

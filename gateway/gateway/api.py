@@ -87,5 +87,5 @@ async def token(request: Request) -> TokenResponse:
 
 @router.get("/whoami", response_model=WhoAmI, summary="The identity the gateway forwards for these credentials")
 async def whoami(request: Request) -> WhoAmI:
-    who = await request.app.state.gateway.authenticate(request)
+    who = await request.app.state.gateway.authenticate(request.headers, request.client.host if request.client else "")
     return WhoAmI(subject=who.subject, role=who.role, unit=who.unit, scopes=sorted(who.scopes), citizen=who.citizen)

@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -355,7 +356,7 @@ def _header_text(value: str, name: str) -> str:
     return text
 
 
-def citizen_from_headers(headers: dict[str, str]) -> Citizen | None:
+def citizen_from_headers(headers: Mapping[str, str]) -> Citizen | None:
     if not any(h in headers for h in CITIZEN_HEADERS):
         return None
     id_number = headers.get("x-citizen-id", "").strip()

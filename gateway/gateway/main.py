@@ -9,7 +9,7 @@ Routes (the family names are the public API; the services behind them come from 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,20 +19,21 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api import router
 from gateway.auth import ApiKeyVerifier, citizen_from_headers, unauthorized, verify_staff_token
+from gateway.edge import PROXY_METHODS, ProxyEndpoint, family_of
 from gateway.hygiene import HygieneMiddleware
 from gateway.limits import RateLimits
 from gateway.openapi import OpenAPIAggregator
-from gateway.policy import authorise, check_jurisdiction, forbidden
+from gateway.policy import forbidden
 from gateway.proxy import Upstreams
 from gateway.settings import Settings
 from services.app import Runtime, create_app
 from services.errors import Problem
 from services.identity import Identity, Role
-
-PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+from services.observability import RequestContextMiddleware
 
 
 class Gateway:
@@ -45,16 +46,16 @@ class Gateway:
         self.limits = RateLimits(settings)
         self.openapi = OpenAPIAggregator(settings, self.upstreams.session, own_openapi)
 
-    async def authenticate(self, request: Request) -> Identity:
+    async def authenticate(self, headers: Mapping[str, str], client_ip: str) -> Identity:
+        """`headers` by lower-case name."""
         try:
-            return await self._authenticate(request)
+            return await self._authenticate(headers)
         except Problem as exc:
             if exc.status == 401:
-                await self.limits.unauthenticated_failure(request.client.host if request.client else "")
+                await self.limits.unauthenticated_failure(client_ip)
             raise
 
-    async def _authenticate(self, request: Request) -> Identity:
-        headers = request.headers
+    async def _authenticate(self, headers: Mapping[str, str]) -> Identity:
         key = headers.get("x-api-key")
         bearer = None
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
@@ -74,7 +75,7 @@ class Gateway:
                 "Authentication required: an API key (X-API-Key) or a staff access token (Authorization: Bearer).",
                 "authentication-required",
             )
-        citizen = citizen_from_headers(headers)  # type: ignore[arg-type]
+        citizen = citizen_from_headers(headers)
         if citizen is not None:
             if who.role != Role.PORTAL:
                 raise forbidden("Only the portal may act for a citizen (X-Citizen-* headers).", "citizen-portal-only")
@@ -82,22 +83,23 @@ class Gateway:
         return who
 
 
-async def proxy(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
-    family = request.path_params["family"]
-    rest = request.path_params.get("rest", "")
-    if family not in gateway.upstreams.bases:
-        raise Problem(404, f"No API family {family!r}; try /docs.", code="not-found")
-    who = await gateway.authenticate(request)
-    await gateway.limits.client(who)
-    authorise(who, family, rest, request.method)
-    body = await request.body()
-    if who.role in (Role.DESK_OFFICER, Role.SPECIALIST):
-        query: dict[str, list[str]] = {}
-        for name, value in request.query_params.multi_items():
-            query.setdefault(name, []).append(value)
-        check_jurisdiction(who, request.url.path, query, body, request.headers.get("content-type"))
-    return await gateway.upstreams.forward(request, family, rest, who, body)
+class GatewayApp(FastAPI):
+    """FastAPI serves the gateway's own pages (login, whoami, OpenAPI, docs, health, metrics); requests to the
+    services' families go to `edge`, a lean ASGI path with the same middleware."""
+
+    edge: ASGIApp | None = None
+    families: frozenset[str] = frozenset()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.edge is not None and family_of(scope["path"]) in self.families:
+            scope["app"] = self
+            await self.edge(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def unknown_family(request: Request) -> Response:
+    raise Problem(404, f"No API family {request.path_params['family']!r}; try /docs.", code="not-found")
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -117,6 +119,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         "X-Citizen-Account, X-Citizen-Name percent-encoded UTF-8). Errors are RFC 9457 problem+json.",
         routers=[router],
         on_startup=on_startup,
+        app_class=GatewayApp,
     )
     holder["app"] = app
     kernel_lifespan = app.router.lifespan_context
@@ -131,10 +134,10 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
 
-    # Middleware, outermost first: request id (kernel), CORS, path and body-size hygiene.
-    app.user_middleware.append(
-        Middleware(
-            CORSMiddleware,  # type: ignore[arg-type]
+    # Middleware, outermost first: request id (kernel), CORS, path and body-size hygiene; the same around the edge.
+    def cors(inner: ASGIApp) -> ASGIApp:
+        return CORSMiddleware(
+            inner,
             allow_origins=settings.cors_origins,
             allow_methods=PROXY_METHODS,
             allow_headers=["authorization", "content-type", "x-api-key", "x-request-id", "idempotency-key",
@@ -142,8 +145,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["x-request-id", "retry-after", "location"],
             max_age=600,
         )
-    )
+
+    app.user_middleware.append(Middleware(cors))  # type: ignore[arg-type]
     app.user_middleware.append(Middleware(HygieneMiddleware, max_body_bytes=settings.max_body_bytes))  # type: ignore[arg-type]
+    assert isinstance(app, GatewayApp)
+    app.edge = RequestContextMiddleware(cors(HygieneMiddleware(ProxyEndpoint(), settings.max_body_bytes)))
+    app.families = frozenset(settings.upstreams())
 
     # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database only (no Kafka here).
     app.router.routes[:] = [
@@ -164,8 +171,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app.router.routes.append(Route("/openapi.json", openapi, include_in_schema=False))
     app.router.routes.append(Route("/readyz", readyz, include_in_schema=False))
-    app.router.routes.append(Route("/api/v1/{family}", proxy, methods=PROXY_METHODS, include_in_schema=False))
-    app.router.routes.append(Route("/api/v1/{family}/{rest:path}", proxy, methods=PROXY_METHODS,
+    app.router.routes.append(Route("/api/v1/{family}", unknown_family, methods=list(PROXY_METHODS),
+                                   include_in_schema=False))
+    app.router.routes.append(Route("/api/v1/{family}/{rest:path}", unknown_family, methods=list(PROXY_METHODS),
                                    include_in_schema=False))
     return app
 
