@@ -42,6 +42,12 @@ simulate: $(BIN)/.installed kafka-fetch
 	PYTHONPATH=$(CURDIR):$(CURDIR)/payment-svc $(BIN)/python -m sim --size $(SIZE) --mix $(MIX) --period $(PERIOD) \
 	    --seed $(SEED) $(SIM_ARGS)
 
+## A quarter on PostgreSQL (a cluster of its own on port 5499) while the broker, each service and the database are
+## stopped and restarted; the reports must still equal the ground truth. Needs root. CHAOS_SIZE dossiers.
+CHAOS_SIZE ?= 3000
+chaos: $(BIN)/.installed kafka-fetch
+	PYTHONPATH=$(CURDIR):$(CURDIR)/payment-svc $(BIN)/python -m sim.chaos --size $(CHAOS_SIZE) $(SIM_ARGS)
+
 ## Benchmarks; figures go to bench/RESULTS.md by hand with the machine and date.
 bench: $(BIN)/.installed kafka-fetch
 	$(BIN)/python -m bench.relay

@@ -112,6 +112,7 @@ class System:
         if self.postgres is None:
             return
         import asyncio
+        import concurrent.futures
 
         import asyncpg
 
@@ -127,7 +128,9 @@ class System:
             finally:
                 await conn.close()
 
-        asyncio.run(create())
+        # prepare() may be called from a running event loop (a test): run the coroutine on a thread of its own
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, create()).result()
 
     def prepare(self) -> Credentials:
         """Everything before the services start: broker, topics, databases, demo catalogue, demo credentials."""
