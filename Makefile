@@ -30,7 +30,7 @@ test: $(BIN)/.installed kafka-fetch
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy services
+	$(BIN)/mypy services sim
 
 ## A simulated quarter through the gateway (var/sim), reports compared with its ground truth. SIZE, MIX, PERIOD,
 ## SEED, SIM_ARGS (e.g. --postgres URL); defaults: the seed-sized quarter (python -m sim --help).

@@ -47,7 +47,8 @@ def ensure_cluster() -> None:
     if not any(line.split()[1] == CLUSTER for line in listing.splitlines() if line.strip()):
         sh("pg_createcluster", "15", CLUSTER, "-p", str(CLUSTER_PORT), "--", "--auth-host=scram-sha-256")
         sh("pg_conftool", "15", CLUSTER, "set", "max_connections", "300")
-    sh("pg_ctlcluster", "15", CLUSTER, "start") if "online" not in cluster_status() else None
+    if "online" not in cluster_status():
+        sh("pg_ctlcluster", "15", CLUSTER, "start")
     sh("su", "postgres", "-c", f"psql -q -p {CLUSTER_PORT} -c \"ALTER USER postgres PASSWORD 'postgres'\"")
 
 

@@ -118,20 +118,21 @@ class Quarter:
 
     async def submit(self, d: Dossier) -> None:
         account = f"DVC-{d.n:06d}"
+        documents: list[dict[str, str]] = [{"component_code": c} for c in d.procedure.mandatory]
         body = {
             "procedure_code": d.procedure.code,
             "channel": d.channel,
             "receiving_unit": d.unit,
             "applicant": {"kind": "citizen", "id_number": d.citizen_id, "name": d.name, "phone": d.phone,
                           "address": d.address, "account_id": account},
-            "documents": [{"component_code": c} for c in d.procedure.mandatory],
+            "documents": documents,
             "account_assisted": d.assisted,
         }  # fmt: skip
         headers = {"Idempotency-Key": f"{self.run_id}-{d.n}"}  # retries after an outage replay the first answer
         path = f"{API}/dossiers/dossiers"
         if d.channel == "online":  # the citizen scans each paper and uploads it on the portal
-            for doc in body["documents"]:
-                pdf = b"%PDF-1.4\n% " + f"{d.code or d.n} {doc['component_code']}".encode() + b"\n%%EOF\n"
+            for doc in documents:
+                pdf = b"%PDF-1.4\n% " + f"{self.run_id}-{d.n} {doc['component_code']}".encode() + b"\n%%EOF\n"
                 files = {"file": (f"{doc['component_code']}.pdf", pdf, "application/pdf")}
                 up = await self.gw.as_portal(d.citizen_id, account, "POST", f"{API}/dossiers/uploads", files=files)
                 doc["upload_id"] = up["id"]
@@ -182,7 +183,7 @@ class Quarter:
 
     # -- agencies --------------------------------------------------------------------------------------------------
 
-    async def journey(self, d: Dossier) -> dict[str, Any]:
+    async def journey(self, d: Dossier) -> Any:
         return await self.until_there(
             lambda: self.gw.as_staff(agency(d.unit), "GET", f"{API}/routing/journeys/{d.id}"), f"journey of {d.code}"
         )
