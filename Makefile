@@ -5,10 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint bench migrate topics kafka-up kafka-down kafka-fetch lock clean help deploy-check
+.PHONY: run test lint bench simulate chaos migrate topics kafka-up kafka-down kafka-fetch lock clean help deploy-check
 
 help:
-	@echo "make run | test | lint | bench | migrate | kafka-up | kafka-down | lock | clean | deploy-check"
+	@echo "make run | test | lint | bench | simulate | chaos | migrate | kafka-up | kafka-down | lock | clean | deploy-check"
 
 $(BIN)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,23 @@ test: $(BIN)/.installed kafka-fetch
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy services
+	$(BIN)/mypy services sim
+
+## A simulated quarter through the gateway (var/sim), reports compared with its ground truth. SIZE, MIX, PERIOD,
+## SEED, SIM_ARGS (e.g. --postgres URL); defaults: the seed-sized quarter (python -m sim --help).
+SIZE ?= 21462
+MIX ?= seed
+PERIOD ?= 2021-05-16:2021-08-15
+SEED ?= 1
+simulate: $(BIN)/.installed kafka-fetch
+	PYTHONPATH=$(CURDIR):$(CURDIR)/payment-svc $(BIN)/python -m sim --size $(SIZE) --mix $(MIX) --period $(PERIOD) \
+	    --seed $(SEED) $(SIM_ARGS)
+
+## A quarter on PostgreSQL (a cluster of its own on port 5499) while the broker, each service and the database are
+## stopped and restarted; the reports must still equal the ground truth. Needs root. CHAOS_SIZE dossiers.
+CHAOS_SIZE ?= 3000
+chaos: $(BIN)/.installed kafka-fetch
+	PYTHONPATH=$(CURDIR):$(CURDIR)/payment-svc $(BIN)/python -m sim.chaos --size $(CHAOS_SIZE) $(SIM_ARGS)
 
 ## Benchmarks; figures go to bench/RESULTS.md by hand with the machine and date.
 bench: $(BIN)/.installed kafka-fetch

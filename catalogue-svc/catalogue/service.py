@@ -8,15 +8,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalogue import models as m
 from catalogue import repository as repo
 from catalogue.schemas import DecisionIn, MergeIn, UnitIn
+from services import clock
 from services.bus.outbox import enqueue
-from services.calendar import VN_TZ, CalendarRules, WorkingCalendar
+from services.calendar import CalendarRules, WorkingCalendar
 from services.contracts import catalogue as c
 from services.errors import Conflict, Invalid, NotFound
 from services.events import new_event
@@ -26,7 +27,7 @@ SOURCE = "/catalogue"
 
 
 def today_vn() -> date:
-    return datetime.now(VN_TZ).date()
+    return clock.today_vn()
 
 
 def content_hash(content: c.ProcedureContent) -> str:

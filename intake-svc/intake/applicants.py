@@ -10,7 +10,7 @@ import re
 import unicodedata
 from datetime import date
 
-from services.calendar import VN_TZ
+from services import clock
 
 # Province and centrally governed city codes of the 12-digit citizen id (Circular 07/2016/TT-BCA, 63 codes).
 PROVINCE_CODES = frozenset(
@@ -100,6 +100,4 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
 
 
 def today_vn() -> date:
-    from datetime import datetime
-
-    return datetime.now(VN_TZ).date()
+    return clock.today_vn()

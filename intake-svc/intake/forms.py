@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from intake.models import Dossier, DossierDocument
 from intake.schemas import Status
+from services import clock
 from services.calendar import VN_TZ
 from services.errors import Conflict, NotFound
 
@@ -65,5 +66,5 @@ def render(form: str, d: Dossier, documents: list[DossierDocument], unit_name: s
         unit_name=unit_name,
         qr=qr_svg(d.code),
         processing_unit=_UNITS.get(d.processing_unit, d.processing_unit),
-        printed=datetime.now(VN_TZ),
+        printed=clock.now_vn(),
     )

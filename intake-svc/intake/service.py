@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -45,6 +45,7 @@ from intake.schemas import (
 )
 from intake.settings import Settings
 from intake.storage import FileStorage, StorageUnavailable, content_key
+from services import clock
 from services.bus.outbox import enqueue, outbox_row
 from services.contracts.catalogue import Component, ProcedureVersion
 from services.contracts.intake import (
@@ -68,7 +69,7 @@ UNIT_READERS = frozenset({Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER})
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 @dataclass

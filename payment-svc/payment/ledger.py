@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment.models import LedgerEntry
+from services import clock
 
 
 async def record(
@@ -35,7 +36,7 @@ async def record(
         provider_txn_id=provider_txn_id,
         actor=actor[:100],
         note=note[:500],
-        created_at=at or datetime.now(UTC),
+        created_at=at or clock.now(),
     )
     session.add(entry)
     return entry

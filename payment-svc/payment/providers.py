@@ -27,6 +27,8 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services import clock
+
 __all__ = [
     "MOMO_IPN_FIELDS",
     "VN_TZ",
@@ -317,7 +319,7 @@ def _epoch_ms(value: Any, key: str, where: str) -> datetime:
 
 
 def _vn_local(dt: datetime | None) -> datetime:
-    return (dt or datetime.now(UTC)).astimezone(VN_TZ)
+    return (dt or clock.now()).astimezone(VN_TZ)
 
 
 # --- payOS -------------------------------------------------------------------------------------
@@ -719,7 +721,7 @@ class MoMoProvider:
         paid_at: datetime | None = None,
     ) -> SignedRequest:
         """A MoMo IPN for one payment (failure: resultCode 1006, user declined)."""
-        moment = paid_at or datetime.now(UTC)
+        moment = paid_at or clock.now()
         fields: dict[str, Any] = {
             "partnerCode": self._partner_code,
             "orderId": order_ref,
@@ -829,7 +831,7 @@ class ZaloPayProvider:
         """A ZaloPay callback for one payment (ZaloPay has no failure callback)."""
         if not success:
             raise ValueError("ZaloPay sends callbacks only for successful payments")
-        moment = paid_at or datetime.now(UTC)
+        moment = paid_at or clock.now()
         millis = int(moment.timestamp() * 1000)
         data: dict[str, Any] = {
             "app_id": self._app_id if self._app_id is not None else 2553,

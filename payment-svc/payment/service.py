@@ -30,6 +30,7 @@ from payment import ledger, repository
 from payment.models import Bill, Payment
 from payment.providers import Notification
 from payment.settings import Settings
+from services import clock
 from services.bus.outbox import enqueue, enqueue_many
 from services.contracts.intake import DossierReceived
 from services.contracts.payment import (
@@ -94,7 +95,7 @@ class Result:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def aware(value: datetime) -> datetime:

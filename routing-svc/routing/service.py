@@ -8,7 +8,7 @@ and writes the events to the outbox, all in the caller's transaction. A refused 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -19,7 +19,7 @@ from routing import repository as repo
 from routing import sla
 from routing import status as st
 from routing.models import Extension, Hop, Journey, JourneyAction, JourneyStep
-from services import catalogue_replica
+from services import catalogue_replica, clock
 from services.bus.consumer import RetryLater
 from services.bus.outbox import enqueue
 from services.calendar import WorkingCalendar
@@ -72,7 +72,7 @@ class Journeys:
     # -- helpers ---------------------------------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        return self._now or datetime.now(UTC)
+        return self._now or clock.now()
 
     async def calendar(self) -> WorkingCalendar:
         if self._calendar is None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from routing.models import Journey
 from routing.repository import RUNNING_PHASES
 from routing.sla import due_soon_threshold
-from services import catalogue_replica
+from services import catalogue_replica, clock
 from services.bus.kafka import event_headers
 from services.bus.outbox import enqueue
 from services.bus.tables import outbox
@@ -94,7 +94,7 @@ async def sweep(
     limit: int = DEFAULT_LIMIT,
 ) -> SweepResult:
     """One sweep in the caller's transaction; `result.more` says a flag kind hit `limit` (sweep again at once)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if session.get_bind().dialect.name == "postgresql":
         # One sweeper at a time (the others skip this round): no lock-order deadlocks between replicas' UPDATEs, no
         # wasted work. Correctness does not depend on it: the conditional UPDATEs alone announce each flag once.

@@ -1,0 +1,5 @@
+import sys
+
+from sim.run import main
+
+sys.exit(main())

@@ -1,0 +1,119 @@
+"""The clients of the simulation, all through the public gateway: the portal (API key, acting for a citizen), desk
+officers and agency specialists (staff log-in, bearer tokens renewed when they expire), the leader, the wallet.
+
+Every call is retried while the system answers 502/503/504 or cannot be reached (a service or the broker being
+restarted); POSTs that are not idempotent are only retried by the callers that can check what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+RETRYABLE = {502, 503, 504}
+
+
+class Unavailable(Exception):
+    """The system did not answer (or answered 502/503/504): the request may or may not have taken effect."""
+
+
+class Refused(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        try:
+            self.body: Any = response.json()
+        except ValueError:
+            self.body = response.text
+        self.code = self.body.get("code") if isinstance(self.body, dict) else None
+        super().__init__(f"{response.request.method} {response.request.url.path} → {self.status}: {self.body}")
+
+
+@dataclass
+class Staff:
+    username: str
+    password: str
+    unit: str | None
+    token: str | None = None
+
+
+class Gateway:
+    def __init__(self, base_url: str, portal_key: str, wallet_key: str, *, concurrency: int = 64,
+                 patience: float = 300.0) -> None:  # fmt: skip
+        self.base = base_url.rstrip("/")
+        self.portal_key = portal_key
+        self.wallet_key = wallet_key
+        self.patience = patience
+        self.http = httpx.AsyncClient(
+            base_url=self.base,
+            timeout=httpx.Timeout(60.0, connect=5.0),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self.staff: dict[str, Staff] = {}
+        self._login_locks: dict[str, asyncio.Lock] = {}
+        self.calls = 0
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def add_staff(self, username: str, password: str, unit: str | None) -> None:
+        self.staff[username] = Staff(username, password, unit)
+        self._login_locks[username] = asyncio.Lock()
+
+    async def _login(self, s: Staff, stale: str | None) -> str:
+        async with self._login_locks[s.username]:
+            if s.token is not None and s.token != stale:
+                return s.token
+            r = await self.send("POST", "/api/v1/auth/token", json={"username": s.username, "password": s.password})
+            s.token = r.json()["access_token"]
+            return s.token
+
+    async def send(self, method: str, path: str, *, headers: dict[str, str] | None = None, retry: bool = True,
+                   **kwargs: Any) -> httpx.Response:  # fmt: skip
+        """One request; waits out an unavailable system when `retry` (else raises Unavailable); 4xx → Refused."""
+        deadline = time.monotonic() + self.patience
+        delay = 0.2
+        while True:
+            self.calls += 1
+            try:
+                r = await self.http.request(method, path, headers=headers, **kwargs)
+            except httpx.TransportError as exc:
+                failure: str = repr(exc)
+            else:
+                if r.status_code < 400:
+                    return r
+                if r.status_code not in RETRYABLE:
+                    raise Refused(r)
+                failure = f"{r.status_code} {r.text[:200]}"
+            if not retry or time.monotonic() > deadline:
+                raise Unavailable(f"{method} {path}: {failure}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+    async def as_staff(self, username: str, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
+        s = self.staff[username]
+        extra = kwargs.pop("headers", {})
+        token = s.token or await self._login(s, None)
+        for _ in range(3):
+            try:
+                headers = {"Authorization": f"Bearer {token}", **extra}
+                r = await self.send(method, path, headers=headers, retry=retry, **kwargs)
+                return r.json() if r.content else None
+            except Refused as exc:
+                if exc.status != 401:
+                    raise
+                token = await self._login(s, token)  # the access token expired
+        raise RuntimeError(f"{username} cannot log in")
+
+    async def as_portal(self, citizen_id: str, account: str, method: str, path: str, *, retry: bool = True,
+                        **kwargs: Any) -> Any:  # fmt: skip
+        headers = {"X-API-Key": self.portal_key, "X-Citizen-Id": citizen_id, "X-Citizen-Account": account,
+                   **kwargs.pop("headers", {})}  # fmt: skip
+        r = await self.send(method, path, headers=headers, retry=retry, **kwargs)
+        return r.json() if r.content else None
+
+    async def portal_get(self, path: str, **kwargs: Any) -> Any:
+        return (await self.send("GET", path, headers={"X-API-Key": self.portal_key}, **kwargs)).json()
