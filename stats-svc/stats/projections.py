@@ -351,9 +351,8 @@ class Projector:
         bound = self._insert(QueryBound)
         self._raise_bound = bound.on_conflict_do_update(
             index_elements=["name"],
-            set_={
-                "value": case((bound.excluded.value > QueryBound.value, bound.excluded.value), else_=QueryBound.value)
-            },
+            set_={"value": bound.excluded.value},
+            where=bound.excluded.value > QueryBound.value,  # only ever raised; no write when not larger
         )
         counter = self._insert(COUNTER)
         self._add_counts = counter.on_conflict_do_update(
