@@ -6,8 +6,7 @@ intake-svc's app runs in this process (ASGI transport, no HTTP, relay and consum
 database whose catalogue replica is filled directly by the replica's own handlers; every statement asyncpg sends
 on the app's connections is counted by asyncpg's query logger (BEGIN, COMMIT, the pool's ping: BEGIN, ``;``,
 ROLLBACK) or SQLAlchemy's cursor events (the other statements). The relay is off, so every commit also sends the
-NOTIFY meant for a relay in another process (with the relay in the process, as under uvicorn, it does not). Also
-prints the process's CPU time per submission (service, SQLAlchemy, asyncpg; no HTTP server, no load generator).
+NOTIFY meant for a relay in another process (with the relay in the process, as under uvicorn, it does not).
 Database from BENCH_DATABASE_URL or TEST_DATABASE_URL.
 """
 
@@ -17,7 +16,6 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 from collections import Counter
 from typing import Any
 
@@ -67,7 +65,7 @@ async def run(args: argparse.Namespace) -> None:
     def kind(sql: str) -> str:
         words = sql.replace("(", " ").split()
         if words and words[0].upper() == "WITH":
-            return "WITH … INSERT (dossier, documents, step, outbox)"
+            return "WITH … INSERT (dossier, step, outbox)"
         return " ".join(words[:3]).upper() if words != [";"] else "; (pool ping)"
 
     def count(record: Any) -> None:  # simple queries: BEGIN, COMMIT, ROLLBACK
@@ -91,18 +89,15 @@ async def run(args: argparse.Namespace) -> None:
             for i in range(20):  # warm-up: caches, prepared statements, pool
                 assert (await client.post("/dossiers", json=body(i), headers=desk)).status_code == 201
             statements.clear()
-            cpu0 = time.process_time()
             for i in range(args.dossiers):
                 r = await client.post("/dossiers", json=body(1000 + i), headers=desk)
                 assert r.status_code == 201, r.text
-            cpu = (time.process_time() - cpu0) / args.dossiers * 1000
     print(f"machine: {machine()}  load average: {os.getloadavg()[0]:.2f}")
     print(f"{args.dossiers} submissions (2 documents, no Idempotency-Key), PostgreSQL, pool ping: {args.pre_ping}")
     per = sum(statements.values()) / args.dossiers
     print(f"statements per submission: {per:.2f}")
     for kind, n in statements.most_common():
         print(f"  {n / args.dossiers:5.2f}  {kind}")
-    print(f"CPU per submission in-process (app, SQLAlchemy, asyncpg; no HTTP server): {cpu:.2f} ms")
 
 
 def main() -> None:
