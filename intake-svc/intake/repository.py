@@ -62,26 +62,22 @@ _INSERT_DOSSIER = insert(Dossier.__table__)
 _INSERT_DOCUMENT = insert(DossierDocument.__table__)
 _INSERT_STEP = insert(DossierStep.__table__)
 _INSERT_OUTBOX = insert(outbox)
-_DOCUMENT_COLUMNS = [c.key for c in DossierDocument.__table__.columns if c.key != "id"]
 _STEP_COLUMNS = [c.key for c in DossierStep.__table__.columns if c.key != "id"]
 _OUTBOX_COLUMNS = ["event_id", "topic", "key", "value", "headers"]
-_SUBMISSION_STATEMENTS: dict[int, Any] = {}
+_SUBMISSION_STATEMENT: Any = None
 
 
-def _submission_statement(documents: int) -> Any:
-    """The new dossier, its documents, its first history step and its event's outbox row in one PostgreSQL
-    statement (data-modifying CTEs): one round trip instead of four. Built once per number of documents."""
-    stmt = _SUBMISSION_STATEMENTS.get(documents)
-    if stmt is None:
+def _submission_statement() -> Any:
+    """The new dossier, its first history step and its event's outbox row in one PostgreSQL statement
+    (data-modifying CTEs): one round trip instead of three. Built once (statement construction is not free)."""
+    global _SUBMISSION_STATEMENT
+    if _SUBMISSION_STATEMENT is None:
         dossier_columns = [c.key for c in Dossier.__table__.columns]
-        ctes = [_INSERT_DOSSIER.values({k: bindparam(f"d_{k}") for k in dossier_columns}).cte("new_dossier")]
-        if documents:
-            rows = [{k: bindparam(f"doc{i}_{k}") for k in _DOCUMENT_COLUMNS} for i in range(documents)]
-            ctes.append(_INSERT_DOCUMENT.values(rows).cte("new_documents"))
-        ctes.append(_INSERT_STEP.values({k: bindparam(f"s_{k}") for k in _STEP_COLUMNS}).cte("new_step"))
-        stmt = _INSERT_OUTBOX.values({k: bindparam(f"o_{k}") for k in _OUTBOX_COLUMNS}).add_cte(*ctes)
-        _SUBMISSION_STATEMENTS[documents] = stmt
-    return stmt
+        dossier = _INSERT_DOSSIER.values({k: bindparam(f"d_{k}") for k in dossier_columns}).cte("new_dossier")
+        step = _INSERT_STEP.values({k: bindparam(f"s_{k}") for k in _STEP_COLUMNS}).cte("new_step")
+        outbox_row = _INSERT_OUTBOX.values({k: bindparam(f"o_{k}") for k in _OUTBOX_COLUMNS})
+        _SUBMISSION_STATEMENT = outbox_row.add_cte(dossier, step)
+    return _SUBMISSION_STATEMENT
 
 
 async def insert_submission(
@@ -96,19 +92,18 @@ async def insert_submission(
     dossier_id = dossier["id"]
     if session.get_bind().dialect.name == "postgresql":
         params = {f"d_{k}": v for k, v in dossier.items()}
-        for i, row in enumerate(documents):
-            params.update({f"doc{i}_{k}": v for k, v in row.items()})
-            params[f"doc{i}_dossier_id"] = dossier_id
         params.update({f"s_{k}": v for k, v in step.items()})
         params["s_dossier_id"] = dossier_id
         params.update({f"o_{k}": v for k, v in event_row.items()})
-        await session.execute(_submission_statement(len(documents)), params)
+        await session.execute(_submission_statement(), params)
     else:  # SQLite has no data-modifying CTEs; its statements do not leave the process
         await session.execute(_INSERT_DOSSIER, dossier)
-        if documents:
-            await session.execute(_INSERT_DOCUMENT, [{"dossier_id": dossier_id, **row} for row in documents])
         await session.execute(_INSERT_STEP, {"dossier_id": dossier_id, **step})
         await session.execute(_INSERT_OUTBOX, event_row)
+    if documents:
+        # Their own statement: rows of one multi-row VALUES or of several CTEs would not keep the documents' order
+        # (their ids) reliably, and SQLAlchemy does not cache a multi-row VALUES statement.
+        await session.execute(_INSERT_DOCUMENT, [{"dossier_id": dossier_id, **row} for row in documents])
     await note_enqueued(session)
 
 
