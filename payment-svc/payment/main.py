@@ -48,7 +48,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="motcua payment-svc",
         description="Fees by VietQR, wallet webhooks, refunds and reconciliation.",
-        routers=[api.router, webhooks.router, reconciliation.router],
+        routers=[webhooks.router, api.router, reconciliation.router],  # the hot path matches first
         subscriptions=subscriptions,
         background=background,
     )

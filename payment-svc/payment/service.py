@@ -437,6 +437,8 @@ async def apply_notifications(
     each one is decided on the state its predecessors committed. `request_ids` (one per notification) tie each
     one's events to the request that brought it.
     """
+    if not notes:
+        return []
     if conflicts(notes):
         raise ValueError("notifications applied together must be of distinct payments and provider transactions")
     ids = list(request_ids) if request_ids is not None else [current_request_id()] * len(notes)
