@@ -52,6 +52,20 @@ def ensure_cluster() -> None:
     sh("su", "postgres", "-c", f"psql -q -p {CLUSTER_PORT} -c \"ALTER USER postgres PASSWORD 'postgres'\"")
 
 
+async def wait_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing answers on port {port} after {timeout:.0f} s") from None
+            await asyncio.sleep(1)
+        else:
+            writer.close()
+            return
+
+
 def cluster_status() -> str:
     listing = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
     return next((line for line in listing.splitlines() if f" {CLUSTER} " in line), "")
@@ -84,7 +98,11 @@ class Chaos:
         self.log(f"CHAOS {day}: {target} stopped")
         await asyncio.sleep(self.outage)
         if target == "kafka":
-            await asyncio.to_thread(system.kafka_start)
+            try:
+                await asyncio.to_thread(system.kafka_start)
+            except RuntimeError as exc:  # kafka.sh waits 60 s; a loaded machine may need longer
+                self.log(f"CHAOS {day}: kafka.sh start gave up waiting ({str(exc).strip()[-120:]}); waiting longer")
+                await wait_port(system.kafka_port, 600)
         elif target == "database":
             await asyncio.to_thread(sh, "pg_ctlcluster", "15", CLUSTER, "start")
         else:
