@@ -52,6 +52,33 @@ def ensure_cluster() -> None:
     sh("su", "postgres", "-c", f"psql -q -p {CLUSTER_PORT} -c \"ALTER USER postgres PASSWORD 'postgres'\"")
 
 
+async def wait_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing answers on port {port} after {timeout:.0f} s") from None
+            await asyncio.sleep(1)
+        else:
+            writer.close()
+            return
+
+
+def pg_ctl(action: str) -> None:
+    """Stop or start the cluster; pg_ctlcluster may give up waiting (and exit non-zero) on a loaded machine while
+    the server still does what it was told, so the outcome is judged by the cluster's state."""
+    want = "down" if action == "stop" else "online"
+    done = subprocess.run(["pg_ctlcluster", "15", CLUSTER, action, *(["-m", "fast"] if action == "stop" else [])],
+                          capture_output=True, text=True)  # fmt: skip
+    for _ in range(300):
+        if want in cluster_status():
+            return
+        time.sleep(1)
+    raise RuntimeError(f"pg_ctlcluster {action}: {done.returncode} {done.stderr.strip()}; cluster: {cluster_status()}")
+
+
 def cluster_status() -> str:
     listing = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout
     return next((line for line in listing.splitlines() if f" {CLUSTER} " in line), "")
@@ -74,19 +101,30 @@ class Chaos:
             await asyncio.gather(*self.tasks)
 
     async def outage_of(self, system: System, target: str, day: str) -> None:
+        try:
+            await self._outage_of(system, target, day)
+        except Exception as exc:
+            self.log(f"CHAOS {day}: {target} FAILED: {exc!r}")
+            raise
+
+    async def _outage_of(self, system: System, target: str, day: str) -> None:
         started = time.monotonic()
         if target == "kafka":
             await asyncio.to_thread(system.kafka_stop)
         elif target == "database":
-            await asyncio.to_thread(sh, "pg_ctlcluster", "15", CLUSTER, "stop", "-m", "fast")
+            await asyncio.to_thread(pg_ctl, "stop")
         else:
             await asyncio.to_thread(system.stop_service, target, signal.SIGKILL)
         self.log(f"CHAOS {day}: {target} stopped")
         await asyncio.sleep(self.outage)
         if target == "kafka":
-            await asyncio.to_thread(system.kafka_start)
+            try:
+                await asyncio.to_thread(system.kafka_start)
+            except RuntimeError as exc:  # kafka.sh waits 60 s; a loaded machine may need longer
+                self.log(f"CHAOS {day}: kafka.sh start gave up waiting ({str(exc).strip()[-120:]}); waiting longer")
+                await wait_port(system.kafka_port, 600)
         elif target == "database":
-            await asyncio.to_thread(sh, "pg_ctlcluster", "15", CLUSTER, "start")
+            await asyncio.to_thread(pg_ctl, "start")
         else:
             await asyncio.to_thread(system.start_service, target)
             await asyncio.to_thread(system.wait_ready, (target,))

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from services.db import Database
+from services.identity import HEADER, Identity, Role, mint
 from tests.conftest import Broker, DatabaseFactory
 from tests.harness import migrate, serve
 
@@ -72,3 +73,21 @@ async def test_readiness_fails_when_the_database_is_unreachable(
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"].startswith("error")
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_database_outage_is_a_503_not_a_500(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATS_DATABASE_URL", "postgresql+asyncpg://nobody:x@127.0.0.1:1/none")
+    monkeypatch.setenv("STATS_KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
+    monkeypatch.setenv("STATS_RELAY_ENABLED", "false")
+    monkeypatch.setenv("STATS_CONSUMERS_ENABLED", "false")
+    module = importlib.import_module("stats.main")
+    settings = module.Settings()
+    token = mint(Identity(subject="admin", role=Role.ADMIN), settings.internal_token_secret.get_secret_value())
+    async with serve(module.build_app(settings)) as client:
+        r = await client.get(
+            "/reports/quarterly", params={"from": "2021-05-16", "to": "2021-08-15"}, headers={HEADER: token}
+        )
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["retry-after"] == "2"
+        assert r.json()["type"].endswith("/database-unavailable")
