@@ -1,9 +1,9 @@
 """The proxied API, /api/v1/<family>/…, as a plain ASGI app ahead of FastAPI.
 
 Every request to a service passes here, so this path skips what only the gateway's own pages need (FastAPI's
-router, request and response objects, dependency machinery) and goes straight from the ASGI scope to the pool of
-connections to the services (gateway.pool). It keeps the same middleware as the rest of the gateway (request id,
-access log and metrics; CORS; path and size hygiene) and answers every refusal with the same problem+json.
+router, request and response objects, dependency machinery) and goes straight from the ASGI scope to the pooled
+upstream session. It keeps the same middleware as the rest of the gateway (request id, access log and metrics;
+CORS; path and size hygiene) and answers every refusal with the same problem+json.
 """
 
 from __future__ import annotations
