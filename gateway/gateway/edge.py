@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import structlog
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.policy import JURISDICTION_ROLES, authorise, check_jurisdiction
 from services.errors import Problem, problem_response
@@ -71,17 +71,26 @@ class ProxyEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         scope["route"] = PROXY_ROUTE
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self._proxy(scope, receive, send, path)
+            await self._proxy(scope, receive, send_noting_start, path)
         except ClientGone:
             return
-        except Problem as exc:
-            response = problem_response(exc.status, exc.detail, code=exc.code, title=exc.title, instance=path,
-                                        headers=exc.headers, **exc.extensions)
-            await response(scope, receive, send)
-        except Exception:
-            log.exception("unhandled_error", path=path)
-            response = problem_response(500, "An unexpected error occurred; it has been logged.", instance=path)
+        except Exception as exc:
+            if started:  # a streamed answer broke off: uvicorn closes the connection, the client sees it cut short
+                raise
+            if isinstance(exc, Problem):
+                response = problem_response(exc.status, exc.detail, code=exc.code, title=exc.title, instance=path,
+                                            headers=exc.headers, **exc.extensions)
+            else:
+                log.exception("unhandled_error", path=path)
+                response = problem_response(500, "An unexpected error occurred; it has been logged.", instance=path)
             await response(scope, receive, send)
 
     @staticmethod

@@ -36,9 +36,9 @@ class Settings(ServiceSettings):
     #: Extra attempts after a connection failure, for idempotent requests only (GET, HEAD, OPTIONS, PUT, DELETE,
     #: and any request carrying an Idempotency-Key).
     upstream_retries: int = 2
-    #: Connections to all services together (gateway.pool); idle ones are kept 4 s.
+    #: Connections to all services together (aiohttp TCPConnector limit); idle ones are kept 30 s.
     upstream_max_connections: int = 200
-    #: Not used (the pool has no separate cap on idle connections); kept so that existing
+    #: Not used since the switch to aiohttp (it has no separate cap on idle connections); kept so that existing
     #: environments still load.
     upstream_max_keepalive: int = 100
     #: Retry-After (seconds) sent with 503 when a service is down.

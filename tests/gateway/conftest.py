@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-import uvloop
 
 from tests.gateway.support import FAMILIES, Upstream
 
@@ -22,8 +20,3 @@ def upstreams() -> Iterator[dict[str, str]]:
     finally:
         for p in procs.values():
             p.stop()
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
-    """The gateway runs on uvloop in production (uvicorn picks it), so its tests do too."""
-    return {"uvloop": uvloop.new_event_loop}
