@@ -29,9 +29,10 @@ import re
 import secrets
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel, Field, model_validator
 
 from payment.providers import SignedRequest, WebhookProvider
 from payment.settings import Settings
@@ -159,22 +160,30 @@ async def run(
 # --- HTTP mode -----------------------------------------------------------------------------------------
 
 
+class PayRequest(BaseModel):
+    """What POST /pay takes: the QR as scanned, or an order reference and an amount; the options of `pay`."""
+
+    provider: Literal["payos", "vnpay", "momo", "zalopay"]
+    payload: str | None = None
+    order_ref: str | None = None
+    amount: int | None = Field(default=None, gt=0)
+    fail: bool = False
+    duplicate: int = Field(default=1, ge=1, le=100)
+    reorder: bool = False
+    delay: float = Field(default=0.0, ge=0, le=60)
+    corrupt: bool = False
+    amount_delta: int = 0
+
+    @model_validator(mode="after")
+    def _what_to_pay(self) -> PayRequest:
+        if not self.payload and not (self.order_ref and self.amount is not None):
+            raise ValueError("give a payload, or an order_ref and an amount")
+        return self
+
+
 def http_app(base_url: str, settings: Settings | None = None) -> Any:
     """A tiny wallet: POST /pay {"payload" | "order_ref"+"amount", "provider", options…} → the webhooks' answers."""
-    from fastapi import FastAPI
-    from pydantic import BaseModel
-
-    class PayRequest(BaseModel):
-        provider: str
-        payload: str | None = None
-        order_ref: str | None = None
-        amount: int | None = None
-        fail: bool = False
-        duplicate: int = 1
-        reorder: bool = False
-        delay: float = 0.0
-        corrupt: bool = False
-        amount_delta: int = 0
+    from fastapi import FastAPI, HTTPException
 
     app = FastAPI(title="motcua wallet simulator")
 
@@ -182,10 +191,13 @@ def http_app(base_url: str, settings: Settings | None = None) -> Any:
     async def pay(body: PayRequest) -> dict[str, Any]:
         order_ref, amount = body.order_ref, body.amount
         if body.payload:
-            order_ref, qr_amount = order_from_payload(body.payload)
+            try:
+                order_ref, qr_amount = order_from_payload(body.payload)
+            except ValueError as exc:
+                raise HTTPException(422, f"payload: {exc}") from exc
             amount = amount or qr_amount
         if not order_ref or amount is None:
-            return {"error": "give a payload, or an order_ref and an amount"}
+            raise HTTPException(422, "the payload carries no order reference or amount")
         plan = Plan(
             provider=body.provider,
             order_ref=order_ref,

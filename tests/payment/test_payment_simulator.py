@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 from payment.models import Notification
 from payment_support import running, short
 
@@ -92,3 +94,51 @@ async def test_simulator_pays_a_qr_over_http(databases: DatabaseFactory, broker:
         code, results = await simulate("--url", url, "--provider", "momo", "--payload", p3["qr_payload"], "--fail")
         assert results[0]["status"] == 204
         assert (await env.payment(p3["id"]))["status"] == "failed"
+
+
+async def test_simulator_serves_a_wallet_over_http(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str
+) -> None:
+    """`serve` mode: the wallet as its own HTTP service; POST /pay pays a QR, bad requests get a 422."""
+    port = free_port()
+    env_vars = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'payment-svc'}"}
+    async with running(databases, broker, topic_prefix, http=True) as env:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "payment.simulator", "serve", "--port", str(port), "--url", str(env.client.base_url),
+            env=env_vars, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as wallet:
+                for _ in range(200):
+                    try:
+                        await wallet.get("/docs")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+                bill = await env.bill_for(amount=30_000)
+                payment = await env.start(bill, "zalopay")
+
+                nothing = await wallet.post("/pay", json={"provider": "zalopay"})
+                assert nothing.status_code == 422
+                assert "payload" in nothing.text
+                unknown = await wallet.post("/pay", json={"provider": "paypal", "payload": payment["qr_payload"]})
+                assert unknown.status_code == 422
+                broken = await wallet.post("/pay", json={"provider": "zalopay", "payload": "0002010102"})
+                assert broken.status_code == 422
+                assert (await env.payment(payment["id"]))["status"] == "pending"
+
+                paid = await wallet.post("/pay", json={"provider": "zalopay", "payload": payment["qr_payload"],
+                                                       "duplicate": 2})
+                assert paid.status_code == 200, paid.text
+                answers = paid.json()["responses"]
+                assert [a["status"] for a in answers] == [200, 200]
+                assert (await env.payment(payment["id"]))["status"] == "paid"
+        finally:
+            proc.terminate()
+            await proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
