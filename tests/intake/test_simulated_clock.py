@@ -31,10 +31,11 @@ async def test_intake_receives_on_the_simulated_day(
         storage_dir=str(tmp_path / "files"),
         log_level="WARNING",
     )
-    async with serve(build_app(settings)) as client:  # the production clock, not a test double
+    app = build_app(settings)
+    async with serve(app) as client:  # the production clock, not a test double
         await publish_catalogue(broker.bootstrap, topic_prefix, tmp_path)
         await wait_for_replica(url)
-        env = Env(client, settings, None, url)  # type: ignore[arg-type]
+        env = Env(client, settings, None, url, app.state.intake)  # type: ignore[arg-type]
 
         r = await client.post("/dossiers", json=submission(), headers=env.desk())
         assert r.status_code == 201, r.text
