@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterator
 
 from tests.conftest import DatabaseFactory
-from tests.gateway.support import PASSWORD, raw_request, run_gateway
+from tests.gateway.support import PASSWORD, free_port, raw_request, run_gateway
 
 
 async def test_a_flood_from_one_client_leaves_the_others_unaffected(
@@ -24,6 +24,20 @@ async def test_a_flood_from_one_client_leaves_the_others_unaffected(
         # Other clients have their own budgets.
         assert (await client.get("/api/v1/catalogue/x", headers=gw.creds["portal"])).status_code == 200
         assert (await client.get("/api/v1/catalogue/x", headers=gw.creds["desk"])).status_code == 200
+
+
+async def test_an_unreachable_shared_limit_store_falls_back_to_local_limits(
+    databases: DatabaseFactory, upstreams: dict[str, str]
+) -> None:
+    """Redis configured but down (nothing listens on its port): requests are served, not 500s, and a flood is still
+    limited by this replica's own counters."""
+    async with run_gateway(await databases.new("gw"), upstreams, rate_limit_integration="5/minute",
+                           rate_limit_storage_uri=f"redis://127.0.0.1:{free_port()}") as gw, \
+            gw.client() as client:  # fmt: skip
+        integration = gw.creds["integration"]
+        statuses = [(await client.get("/api/v1/catalogue/x", headers=integration)).status_code for _ in range(7)]
+        assert statuses == [200] * 5 + [429] * 2
+        assert (await client.get("/api/v1/catalogue/x", headers=gw.creds["portal"])).status_code == 200
 
 
 async def test_failed_logins_are_limited_per_account(databases: DatabaseFactory, upstreams: dict[str, str]) -> None:
