@@ -91,9 +91,13 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # The request middleware writes the access line (with the request id); uvicorn's own would repeat it.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     global _service
     _service = service
     structlog.contextvars.bind_contextvars(service=service)
