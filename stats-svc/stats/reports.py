@@ -174,6 +174,7 @@ async def received_summary(session: AsyncSession, p: Period, sc: Scope) -> dict[
 
 async def quarterly(session: AsyncSession, p: Period, sc: Scope, settings: Settings, compare: int) -> dict[str, Any]:
     """The seed's quarterly report for one period, compared with the `compare` periods of equal length before."""
+    await repo.plan_for_values(session)
     received = await received_summary(session, p, sc)
     changes = await repo.procedure_changes(session, p.start, p.end, sc.units)
     current = {
@@ -222,6 +223,7 @@ def _ii06a_row(counts: dict[str, int]) -> dict[str, int]:
 
 
 async def ii06a(session: AsyncSession, p: Period, sc: Scope) -> dict[str, Any]:
+    await repo.plan_for_values(session)
     counts = await repo.ii06a_by_field(session, p.start, p.end, sc.units)
     names = await repo.field_names(session)
     rows = []

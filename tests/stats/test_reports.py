@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from services.topics import DOMAIN_TOPICS, INTAKE_DOSSIERS, ensure_topics
 from tests.conftest import Broker, DatabaseFactory
 from tests.harness import migrate, serve
 from tests.stats import scenario as sc
+from tests.stats.browser import render
 
 pytestmark = pytest.mark.kafka
 
@@ -220,6 +222,17 @@ async def test_scripted_period_report_rebuild_and_exports(
             "UBND thành phố Huế",
         ):
             assert needle in page.text
+        shown = await render(page.text)
+        assert shown.errors == []
+        for chart, box in shown.charts.items():
+            assert box["width"] > 100 and box["height"] > 50, (chart, box)
+            assert box["drawn"] > 0, (chart, box)
+        assert shown.ii06a_header[:3] == ["Mã lĩnh vực", "Lĩnh vực", "Tiếp nhận: tổng số"]
+        assert len(shown.ii06a_header) == 14
+        assert shown.ii06a_totals[1:5] == ["Tổng cộng", "9", "2", "6"]
+        assert "Biểu II.06a" in shown.text and unicodedata.is_normalized("NFC", shown.text)
+        assert shown.print_overflow_px <= 0, f"the printed page is {shown.print_overflow_px} px wider than A4"
+        assert shown.pdf.startswith(b"%PDF-") and len(shown.pdf) > 10_000
 
         # --- The unknown version went to the dead-letter topic; everything after it was applied.
         dlq = await dead_letters(broker.bootstrap, f"{topic_prefix}.deadletter.stats.facts")
