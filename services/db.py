@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from services import sqlite_inline
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -109,7 +111,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         pool_size=1,
         max_overflow=0,
         pool_timeout=120,
-        connect_args={"timeout": 30},
+        async_creator=sqlite_inline.connector(parsed.database or ":memory:", timeout=30),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
