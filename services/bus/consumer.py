@@ -88,7 +88,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Wait until the batch being handled is done and committed before giving partitions away.
         async with self.runner.batch_lock:
-            pass
+            await self.runner.commit_pending()
         if revoked:
             log.info("partitions_revoked", consumer=self.runner.sub.name, count=len(revoked))
 
@@ -108,6 +108,7 @@ class EventConsumer:
         events: EventRegistry = registry,
         max_records: int = 500,
         retry_later_limit: float = 600.0,
+        commit_interval: float = 1.0,
     ) -> None:
         self.db = db
         self.sub = sub
@@ -117,6 +118,12 @@ class EventConsumer:
         self.events = events
         self.max_records = max_records
         self.retry_later_limit = retry_later_limit
+        #: Offsets are committed at most this often (and when partitions are revoked or the consumer stops). The
+        #: inbox makes a record read again after a crash a no-op; a commit per batch cost the consumers and the
+        #: broker more than the records themselves under a steady trickle of events.
+        self.commit_interval = commit_interval
+        self._pending: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self.batch_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -158,6 +165,7 @@ class EventConsumer:
                 pass
             finally:
                 self.running = False
+                await self.commit_pending()
                 self._consumer = None
                 await close_quietly(consumer, timeout=10)
                 if self._dlq_producer is not None:
@@ -168,28 +176,37 @@ class EventConsumer:
         while not self._stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
             if not batches:
+                if self._pending and asyncio.get_running_loop().time() - self._committed_at >= self.commit_interval:
+                    await self.commit_pending()
                 continue
             async with self.batch_lock:
                 for tp, records in batches.items():
                     if self._stopping.is_set():
                         return
-                    last = None
                     for record in records:
                         if tp not in consumer.assignment():
                             break  # revoked while we worked; the new owner starts from the committed offset
                         await self._handle_record(record)
-                        last = record
-                    if last is not None:
-                        await self._commit(consumer, tp, last.offset + 1)
+                        self._pending[tp] = record.offset + 1
+                if asyncio.get_running_loop().time() - self._committed_at >= self.commit_interval:
+                    await self.commit_pending()
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        if tp not in consumer.assignment():
+    async def commit_pending(self) -> None:
+        """Commit the offsets handled since the last commit, in one request, for the partitions still ours."""
+        consumer, pending = self._consumer, self._pending
+        self._pending = {}
+        self._committed_at = asyncio.get_running_loop().time()
+        if consumer is None or not pending:
+            return
+        assigned = consumer.assignment()
+        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in pending.items() if tp in assigned}
+        if not offsets:
             return
         try:
-            await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+            await consumer.commit(offsets)
         except KafkaError as exc:
             # The effects are in the database with their inbox rows; whoever reads these records again skips them.
-            log.warning("offset_commit_failed", consumer=self.sub.name, partition=str(tp), error=repr(exc))
+            log.warning("offset_commit_failed", consumer=self.sub.name, partitions=len(offsets), error=repr(exc))
 
     async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         request_id = header(record.headers, REQUEST_ID_HEADER)
