@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -23,6 +24,19 @@ from services.settings import ServiceSettings
 from services.topics import DOMAIN_TOPICS, dead_letter_topic, ensure_topics
 
 log = structlog.get_logger(__name__)
+
+
+def _freeze_startup_objects() -> None:
+    """What exists once a service has started (modules, models, compiled queries, the catalogue cache) lives as long
+    as the process. Moving it out of the cyclic collector's reach spares every full collection a walk over it
+    (gc was 3 % of routing-svc's CPU under the simulated quarter). Once per process: tests start many apps."""
+    global _frozen
+    if not _frozen:
+        gc.freeze()
+        _frozen = True
+
+
+_frozen = False
 
 SubscriptionFactory = Callable[[ServiceSettings], Sequence[Subscription]]
 #: Long-running loops of a service (sweeps, schedulers), started after the runtime and cancelled at shutdown.
@@ -164,6 +178,7 @@ def create_app(
         await runtime.start(subscriptions(settings) if subscriptions else ())
         if background is not None:
             runtime.run_background(background(runtime))
+        _freeze_startup_objects()
         log.info("service_started", version=version)
         try:
             yield

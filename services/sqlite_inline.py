@@ -32,7 +32,7 @@ class _RunAtOnce:
         future, function = item
         try:
             result = function()
-        except BaseException as exc:  # noqa: BLE001 — handed to the waiter, as aiosqlite's thread does
+        except BaseException as exc:  # handed to the waiter, as aiosqlite's thread does
             if future is not None and not future.done():
                 future.set_exception(exc)
         else:

@@ -158,8 +158,8 @@ class Quarter:
                     reorder=d.reorder)  # fmt: skip
         while True:  # a provider retries its notification until it is answered
             try:
-                results = await wallet_pay(plan, f"{self.gw.base}{API}/payments",
-                                           headers={"X-API-Key": self.gw.wallet_key}, client=self.gw.wallet_http)  # fmt: skip
+                results = await wallet_pay(plan, f"{self.gw.base}{API}/payments", client=self.gw.wallet_http,
+                                           headers={"X-API-Key": self.gw.wallet_key})  # fmt: skip
             except httpx.TransportError:
                 results = [{"kind": "unreachable", "status": 599}]
             if all(r["status"] < 500 for r in results):

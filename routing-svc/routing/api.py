@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from routing import repository as repo
 from routing.forms import STATUS_LABELS_VI, render_form04, render_form05
-from routing.models import Journey
+from routing.models import Journey, JourneyStep
 from routing.schemas import (
     ActionOut,
     AssignIn,
@@ -57,28 +57,29 @@ def summary(j: Journey) -> JourneySummary:
     return out
 
 
-async def _detail(session: SessionDep, j: Journey) -> JourneyOut:
+async def _detail(session: SessionDep, j: Journey, steps: list[JourneyStep]) -> JourneyOut:
     out = JourneyOut.model_validate(j, from_attributes=True)
     out.status_label = STATUS_LABELS_VI[NationalStatus(j.status)]
-    out.steps = [StepOut.model_validate(s) for s in await repo.steps(session, j.dossier_id)]
+    out.steps = [StepOut.model_validate(s) for s in steps]
     out.hops = [HopOut.model_validate(h) for h in await repo.hops(session, j.dossier_id)]
     out.extended = await repo.extension(session, j.dossier_id) is not None
     return out
 
 
-async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> Journey:
+async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> tuple[Journey, list[JourneyStep]]:
+    """The journey and its steps, if the caller may read them."""
     j = await repo.journey(session, dossier_id)
     if j is None:
         raise NotFound(f"No journey for dossier {dossier_id}.", code="journey-not-found")
-    units = {s.unit for s in await repo.steps(session, dossier_id)}
-    if not can_read(j, who, units):
+    steps = await repo.steps(session, dossier_id)
+    if not can_read(j, who, {s.unit for s in steps}):
         raise Problem(403, f"Unit {who.unit} has no part in dossier {j.code}.", code="forbidden")
-    return j
+    return j, steps
 
 
 @router.get("/journeys/{dossier_id}", response_model=JourneyOut, summary="A dossier's journey")
 async def get_journey(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> JourneyOut:
-    return await _detail(session, await _readable(session, dossier_id, who))
+    return await _detail(session, *await _readable(session, dossier_id, who))
 
 
 @router.get("/journeys/{dossier_id}/actions", response_model=list[ActionOut], summary="The action log")
@@ -87,55 +88,61 @@ async def get_actions(dossier_id: str, session: SessionDep, who: CurrentIdentity
     return [ActionOut.model_validate(a) for a in await repo.actions(session, dossier_id)]
 
 
-async def _act(session: SessionDep, j: Journey) -> JourneyOut:
-    await session.flush()
-    return await _detail(session, j)
+async def _act(svc: Journeys, j: Journey) -> JourneyOut:
+    await svc.session.flush()
+    return await _detail(svc.session, j, await svc.steps(j))
 
 
 @router.post("/journeys/{dossier_id}/transfer", response_model=JourneyOut, summary="Request a hop (or re-route)")
 async def transfer(
     dossier_id: str, body: TransferIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    await _svc(request, session).transfer(dossier_id, _staff(who), body.to_unit, body.note)
-    return await _act(session, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
+    svc = _svc(request, session)
+    await svc.transfer(dossier_id, _staff(who), body.to_unit, body.note)
+    return await _act(svc, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
 
 
 @router.post("/journeys/{dossier_id}/hops/{hop_id}/accept", response_model=JourneyOut, summary="Accept a hop")
 async def accept(
     dossier_id: str, hop_id: int, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    return await _act(session, await _svc(request, session).accept_hop(dossier_id, hop_id, _staff(who)))
+    svc = _svc(request, session)
+    return await _act(svc, await svc.accept_hop(dossier_id, hop_id, _staff(who)))
 
 
 @router.post("/journeys/{dossier_id}/hops/{hop_id}/reject", response_model=JourneyOut, summary="Reject a hop")
 async def reject(
     dossier_id: str, hop_id: int, body: RejectIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    j = await _svc(request, session).reject_hop(dossier_id, hop_id, _staff(who), body.reason)
-    return await _act(session, j)
+    svc = _svc(request, session)
+    j = await svc.reject_hop(dossier_id, hop_id, _staff(who), body.reason)
+    return await _act(svc, j)
 
 
 @router.post("/journeys/{dossier_id}/assign", response_model=JourneyOut, summary="Assign to an officer")
 async def assign(
     dossier_id: str, body: AssignIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    return await _act(session, await _svc(request, session).assign(dossier_id, _staff(who), body.officer, body.note))
+    svc = _svc(request, session)
+    return await _act(svc, await svc.assign(dossier_id, _staff(who), body.officer, body.note))
 
 
 @router.post("/journeys/{dossier_id}/complete", response_model=JourneyOut, summary="Complete the current step")
 async def complete(
     dossier_id: str, body: CompleteIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    j = await _svc(request, session).complete(dossier_id, _staff(who), body.result, body.note)
-    return await _act(session, j)
+    svc = _svc(request, session)
+    j = await svc.complete(dossier_id, _staff(who), body.result, body.note)
+    return await _act(svc, j)
 
 
 @router.post("/journeys/{dossier_id}/refuse", response_model=JourneyOut, summary="Refuse the dossier (with reasons)")
 async def refuse(
     dossier_id: str, body: RefuseIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    j = await _svc(request, session).refuse(dossier_id, _staff(who), list(body.reasons), body.note)
-    return await _act(session, j)
+    svc = _svc(request, session)
+    j = await svc.refuse(dossier_id, _staff(who), list(body.reasons), body.note)
+    return await _act(svc, j)
 
 
 @router.post(
@@ -144,30 +151,34 @@ async def refuse(
 async def supplement(
     dossier_id: str, body: SupplementIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    j = await _svc(request, session).request_supplement(dossier_id, _staff(who), list(body.missing), body.reason)
-    return await _act(session, j)
+    svc = _svc(request, session)
+    j = await svc.request_supplement(dossier_id, _staff(who), list(body.missing), body.reason)
+    return await _act(svc, j)
 
 
 @router.post("/journeys/{dossier_id}/resume", response_model=JourneyOut, summary="Resume after a supplement")
 async def resume(
     dossier_id: str, body: ResumeIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    return await _act(session, await _svc(request, session).resume(dossier_id, _staff(who), body.note))
+    svc = _svc(request, session)
+    return await _act(svc, await svc.resume(dossier_id, _staff(who), body.note))
 
 
 @router.post("/journeys/{dossier_id}/extend", response_model=JourneyOut, summary="The one extension (form 04)")
 async def extend(
     dossier_id: str, body: ExtendIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    await _svc(request, session).extend(dossier_id, _staff(who), body.new_date, body.reason)
-    return await _act(session, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
+    svc = _svc(request, session)
+    await svc.extend(dossier_id, _staff(who), body.new_date, body.reason)
+    return await _act(svc, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
 
 
 @router.post("/journeys/{dossier_id}/return", response_model=JourneyOut, summary="Send the result to the desk")
 async def return_to_desk(
     dossier_id: str, body: ReturnIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
-    return await _act(session, await _svc(request, session).return_to_desk(dossier_id, _staff(who), body.note))
+    svc = _svc(request, session)
+    return await _act(svc, await svc.return_to_desk(dossier_id, _staff(who), body.note))
 
 
 async def _unit_names(session: SessionDep, ids: set[str]) -> dict[str, str]:
@@ -181,7 +192,7 @@ async def _unit_names(session: SessionDep, ids: set[str]) -> dict[str, str]:
 
 @router.get("/journeys/{dossier_id}/forms/04", response_class=HTMLResponse, summary="Form 04: apology, new date")
 async def form04(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> HTMLResponse:
-    j = await _readable(session, dossier_id, who)
+    j, _ = await _readable(session, dossier_id, who)
     ext = await repo.extension(session, dossier_id)
     if ext is None:
         raise NotFound(f"Dossier {j.code} was not extended: there is no form 04.", code="no-extension")
@@ -191,8 +202,7 @@ async def form04(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> 
 
 @router.get("/journeys/{dossier_id}/forms/05", response_class=HTMLResponse, summary="Form 05: control slip")
 async def form05(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> HTMLResponse:
-    j = await _readable(session, dossier_id, who)
-    steps = await repo.steps(session, dossier_id)
+    j, steps = await _readable(session, dossier_id, who)
     log = await repo.actions(session, dossier_id)
     names = await _unit_names(session, {j.receiving_unit, *(s.unit for s in steps), *(a.unit for a in log if a.unit)})
     return HTMLResponse(render_form05(j, steps, log, names))

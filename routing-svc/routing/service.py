@@ -68,6 +68,9 @@ class Journeys:
         self.topic = ROUTING_JOURNEYS.full_name(topic_prefix)
         self._now = now
         self._calendar: WorkingCalendar | None = None
+        # Read once per transaction: the route of a journey (its steps, changed in place) and its next action seq.
+        self._steps: dict[str, list[JourneyStep]] = {}
+        self._next_seq: dict[str, int] = {}
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -93,7 +96,8 @@ class Journeys:
         **data: Any,
     ) -> None:
         """Append to the action log and fold the action into the derived status."""
-        seq = await repo.next_action_seq(self.session, j.dossier_id)
+        seq = self._next_seq.get(j.dossier_id) or await repo.next_action_seq(self.session, j.dossier_id)
+        self._next_seq[j.dossier_id] = seq + 1
         await self.session.execute(
             insert(JourneyAction).values(
                 dossier_id=j.dossier_id,
@@ -149,13 +153,19 @@ class Journeys:
             "status": NationalStatus(j.status),
         }
 
+    async def steps(self, j: Journey) -> list[JourneyStep]:
+        found = self._steps.get(j.dossier_id)
+        if found is None:
+            found = self._steps[j.dossier_id] = await repo.steps(self.session, j.dossier_id)
+        return found
+
     async def step(self, j: Journey, seq: int | None) -> JourneyStep | None:
         if seq is None:
             return None
-        return await self.session.get(JourneyStep, (j.dossier_id, seq))
+        return next((s for s in await self.steps(j) if s.seq == seq), None)
 
     async def last_seq(self, j: Journey) -> int:
-        return len(await repo.steps(self.session, j.dossier_id))
+        return len(await self.steps(j))
 
     async def check_unit(self, unit_id: str, *, field: str) -> UnitChanged | None:
         """A unit the dossier may go to: not merged away or closed (when the replica knows it)."""
@@ -236,13 +246,14 @@ class Journeys:
         )
         self.set_phase(j, "routing")
         self.session.add(j)
-        for p, n, due in zip(planned, days, dues, strict=True):
-            self.session.add(
-                JourneyStep(
-                    dossier_id=j.dossier_id, seq=p.seq, level=p.level, unit=p.unit, working_days=n, due_at=due
-                )
-            )
+        route = [
+            JourneyStep(dossier_id=j.dossier_id, seq=p.seq, level=p.level, unit=p.unit, working_days=n, due_at=due)
+            for p, n, due in zip(planned, days, dues, strict=True)
+        ]
+        self.session.add_all(route)
         await self.session.flush()
+        self._steps[j.dossier_id] = route
+        self._next_seq[j.dossier_id] = 1  # a journey that did not exist has no actions
         desk = Actor.system(payload.receiving_unit, subject="intake")
         await self.log(j, st.RECEIVED, desk, at=at, procedure_version=payload.procedure_version)
         await self.emit(
@@ -574,7 +585,7 @@ class Journeys:
         assert j.paused_at is not None
         cal = await self.calendar()
         n = sla.paused_days(cal, j.paused_at, at)
-        steps = await repo.steps(self.session, j.dossier_id)
+        steps = await self.steps(j)
         j.due_at = appointment_at or cal.add_working_days(at, sum(s.working_days for s in steps))
         open_steps = [s for s in steps if s.state != "done"]
         dues = sla.plan_due_dates(cal, at, j.due_at, [s.working_days for s in open_steps])
@@ -628,7 +639,7 @@ class Journeys:
         n = len(cal.working_days_in(old_day + timedelta(days=1), new_date))  # working days added
         previous = j.due_at
         j.due_at = cal.due_at(new_date)
-        for step in await repo.steps(self.session, j.dossier_id):
+        for step in await self.steps(j):
             if step.state != "done":
                 step.due_at = min(sla.shift(cal, step.due_at, n), j.due_at)
                 if step.seq == j.current_step:

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bus.kafka import close_quietly, header, new_producer
+from services.bus.kafka import CE_TYPE_HEADER, close_quietly, header, new_producer
 from services.bus.tables import inbox
 from services.db import Database
 from services.events import CloudEvent, EventPayload, EventRegistry, InvalidEvent, UnknownEventType, registry
@@ -209,6 +209,12 @@ class EventConsumer:
             log.warning("offset_commit_failed", consumer=self.sub.name, partitions=len(offsets), error=repr(exc))
 
     async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        declared = header(record.headers, CE_TYPE_HEADER)
+        if declared is not None and declared not in self._handlers:
+            # Not ours (the relay names the type in a header): skipped without parsing the event. Records without
+            # the header are parsed, so that a malformed one is still dead-lettered.
+            CONSUMED.labels(self.sub.name, "skipped").inc()
+            return
         request_id = header(record.headers, REQUEST_ID_HEADER)
         bind_request_id(request_id)
         try:

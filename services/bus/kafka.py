@@ -12,8 +12,12 @@ from services.observability import REQUEST_ID_HEADER
 Headers = list[tuple[str, bytes]]
 
 
+#: The CloudEvents Kafka binding's header for the event type: consumers skip the types they do not handle unparsed.
+CE_TYPE_HEADER = "ce_type"
+
+
 def event_headers(event_type: str, request_id: str | None) -> Headers:
-    headers: Headers = [("content-type", CONTENT_TYPE.encode()), ("ce_type", event_type.encode())]
+    headers: Headers = [("content-type", CONTENT_TYPE.encode()), (CE_TYPE_HEADER, event_type.encode())]
     if request_id:
         headers.append((REQUEST_ID_HEADER, request_id.encode()))
     return headers
