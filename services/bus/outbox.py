@@ -141,6 +141,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._listener: Any = None
         self.is_leader = False
+        self._renew_after = 0.0
         self.connected = False
         _wakers.add(self)
 
@@ -231,8 +232,14 @@ class OutboxRelay:
         self._wake.clear()
 
     async def _hold_lease(self) -> bool:
-        """Take or renew the service's relay lease; True while this relay is the one publisher."""
+        """Take or renew the service's relay lease; True while this relay is the one publisher.
+
+        A leader renews once a third of the lease has gone by, not at every batch: a renewal is a write transaction,
+        and batches follow each commit that wrote events. Two thirds of the lease is still left when it renews."""
+        if self.is_leader and time.monotonic() < self._renew_after:
+            return True
         now = time.time()
+        renewing_from = time.monotonic()
         async with self.db.sessionmaker() as session, session.begin():
             result = await session.execute(
                 update(relay_lease)
@@ -259,6 +266,7 @@ class OutboxRelay:
             if not won:
                 await self._reset_producer()
         self.is_leader = won
+        self._renew_after = renewing_from + self.lease_seconds / 3 if won else 0.0
         RELAY_LEADER.labels(self.service).set(1 if won else 0)
         return won
 
