@@ -24,7 +24,7 @@ import asyncio
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -60,6 +60,23 @@ class Subscription:
     on_committed: Callable[[CloudEvent], None] | None = None
     dead_letter_topic: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Ready(NamedTuple):
+    """A record this consumer handles, decoded."""
+
+    record: ConsumerRecord[bytes, bytes]
+    envelope: CloudEvent
+    payload: EventPayload
+    handler: Handler
+
+
+class _HandlerFailed(Exception):
+    """The handler of the group's `index`-th event raised `error`."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
 
 
 class RetryLater(Exception):
@@ -109,6 +126,7 @@ class EventConsumer:
         max_records: int = 500,
         retry_later_limit: float = 600.0,
         commit_interval: float = 1.0,
+        group_size: int = 100,
     ) -> None:
         self.db = db
         self.sub = sub
@@ -122,6 +140,9 @@ class EventConsumer:
         #: inbox makes a record read again after a crash a no-op; a commit per batch cost the consumers and the
         #: broker more than the records themselves under a steady trickle of events.
         self.commit_interval = commit_interval
+        #: Records of one partition from one poll are applied together, up to this many per transaction (see
+        #: `_apply_group`); 1 applies each record in a transaction of its own.
+        self.group_size = max(1, group_size)
         self._pending: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self.batch_lock = asyncio.Lock()
@@ -183,11 +204,7 @@ class EventConsumer:
                 for tp, records in batches.items():
                     if self._stopping.is_set():
                         return
-                    for record in records:
-                        if tp not in consumer.assignment():
-                            break  # revoked while we worked; the new owner starts from the committed offset
-                        await self._handle_record(record)
-                        self._pending[tp] = record.offset + 1
+                    await self._handle_records(consumer, tp, records)
                 if asyncio.get_running_loop().time() - self._committed_at >= self.commit_interval:
                     await self.commit_pending()
 
@@ -208,83 +225,169 @@ class EventConsumer:
             # The effects are in the database with their inbox rows; whoever reads these records again skips them.
             log.warning("offset_commit_failed", consumer=self.sub.name, partitions=len(offsets), error=repr(exc))
 
-    async def _handle_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _handle_records(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """One partition's records from one poll, in order. The offset to commit moves past a record only once it
+        is dealt with: skipped, dead-lettered, or applied with the records grouped before it."""
+        group: list[_Ready] = []
+        upto = None
+        for record in records:
+            if tp not in consumer.assignment():
+                return  # revoked while we worked; the new owner starts from the committed offset
+            ready = await self._prepare(record)
+            if ready is not None:
+                group.append(ready)
+            upto = record.offset + 1
+            if len(group) >= self.group_size:
+                await self._apply_group(group)
+                group = []
+            if not group:
+                self._pending[tp] = upto
+        if group and upto is not None:
+            await self._apply_group(group)
+            self._pending[tp] = upto
+
+    async def _prepare(self, record: ConsumerRecord[bytes, bytes]) -> _Ready | None:
+        """The decoded event and its handler; None when the record is skipped or dead-lettered as poison."""
         declared = header(record.headers, CE_TYPE_HEADER)
         if declared is not None and declared not in self._handlers:
             # Not ours (the relay names the type in a header): skipped without parsing the event. Records without
             # the header are parsed, so that a malformed one is still dead-lettered.
             CONSUMED.labels(self.sub.name, "skipped").inc()
-            return
-        request_id = header(record.headers, REQUEST_ID_HEADER)
-        bind_request_id(request_id)
+            return None
         try:
             envelope, payload = self.events.decode(record.value or b"")
         except (InvalidEvent, UnknownEventType) as exc:
+            bind_request_id(header(record.headers, REQUEST_ID_HEADER))
             CONSUMED.labels(self.sub.name, "dead_letter").inc()
             await self._dead_letter(record, exc, attempts=0)
-            return
+            return None
         handler = self._handlers.get(envelope.type)
         if handler is None:
             CONSUMED.labels(self.sub.name, "skipped").inc()
+            return None
+        return _Ready(record, envelope, payload, handler)
+
+    async def _apply_group(self, group: list[_Ready]) -> None:
+        """Apply several events in one transaction, each with its inbox row, flushed in turn so that each handler
+        sees what the previous ones did. Under a steady flow of events this spares a transaction (begin, commit,
+        session, relay wake-up) per event. If anything fails, nothing of the group is kept and its events go one by
+        one through `_handle_ready`, with its retries and dead letters, as if they had never been grouped."""
+        if len(group) == 1:
+            await self._handle_ready(group[0])
             return
+        try:
+            outcomes = await self._apply_together(group)
+        except asyncio.CancelledError:
+            raise
+        except _HandlerFailed as failed:
+            # The events before the failing one are applied together again; the failure counts as the failing
+            # event's first attempt; the events after it form a group of their own.
+            k = failed.index
+            log.info("consumer_group_split", consumer=self.sub.name, size=len(group), at=k, error=repr(failed.error))
+            if k > 0:
+                await self._apply_group(group[:k])
+            await self._handle_ready(group[k], failure=failed.error)
+            if k + 1 < len(group):
+                await self._apply_group(group[k + 1 :])
+            return
+        except Exception as exc:  # the transaction itself (begin, inbox, commit): each event on its own
+            log.info("consumer_group_retried_singly", consumer=self.sub.name, size=len(group), error=repr(exc))
+            for ready in group:
+                await self._handle_ready(ready)
+            return
+        for ready, applied in zip(group, outcomes, strict=True):
+            CONSUMED.labels(self.sub.name, "applied" if applied else "duplicate").inc()
+            if self.sub.on_committed is not None:
+                self.sub.on_committed(ready.envelope)
+
+    async def _apply_together(self, group: list[_Ready]) -> list[bool]:
+        outcomes: list[bool] = []
+        async with self.db.sessionmaker() as session, session.begin():
+            for k, ready in enumerate(group):
+                bind_request_id(header(ready.record.headers, REQUEST_ID_HEADER))
+                applied = await self._claim(session, ready.envelope)
+                if applied:
+                    try:
+                        await ready.handler(session, ready.envelope, ready.payload)
+                        await session.flush()
+                    except Exception as exc:
+                        raise _HandlerFailed(k, exc) from exc
+                outcomes.append(applied)
+        return outcomes
+
+    async def _handle_ready(self, ready: _Ready, *, failure: Exception | None = None) -> None:
+        """One event in a transaction of its own, retried on failure, dead-lettered when it cannot be applied.
+        `failure`: what its first attempt (in a group) raised."""
+        record, envelope, payload, handler = ready
+        bind_request_id(header(record.headers, REQUEST_ID_HEADER))
         attempts = 0
         delay = self.retry_backoff
         waiting_since: float | None = None
         while True:
-            try:
-                applied = await self._apply(envelope, payload, handler)
-                CONSUMED.labels(self.sub.name, "applied" if applied else "duplicate").inc()
-                if self.sub.on_committed is not None:
-                    self.sub.on_committed(envelope)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if isinstance(exc, RetryLater):
-                    now = asyncio.get_running_loop().time()
-                    waiting_since = now if waiting_since is None else waiting_since
-                    if now - waiting_since >= self.retry_later_limit:
-                        attempts = self.max_attempts - 1  # waited long enough: dead-letter it with the reason
-                    else:
-                        log.info("consumer_retry_later", consumer=self.sub.name, reason=str(exc), retry_in=delay)
-                        await self._pause(delay)
-                        delay = min(delay * 2, 5.0)
-                        if self._stopping.is_set():
-                            raise _Stopped from exc
-                        continue
-                if is_transient(exc):
-                    log.warning("consumer_transient_error", consumer=self.sub.name, error=repr(exc), retry_in=delay)
+            if failure is None:
+                try:
+                    applied = await self._apply(envelope, payload, handler)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failure = exc
+                else:
+                    CONSUMED.labels(self.sub.name, "applied" if applied else "duplicate").inc()
+                    if self.sub.on_committed is not None:
+                        self.sub.on_committed(envelope)
+                    return
+            exc, failure = failure, None
+            if isinstance(exc, RetryLater):
+                now = asyncio.get_running_loop().time()
+                waiting_since = now if waiting_since is None else waiting_since
+                if now - waiting_since >= self.retry_later_limit:
+                    attempts = self.max_attempts - 1  # waited long enough: dead-letter it with the reason
+                else:
+                    log.info("consumer_retry_later", consumer=self.sub.name, reason=str(exc), retry_in=delay)
                     await self._pause(delay)
                     delay = min(delay * 2, 5.0)
                     if self._stopping.is_set():
                         raise _Stopped from exc
                     continue
-                attempts += 1
-                if attempts >= self.max_attempts:
-                    CONSUMED.labels(self.sub.name, "dead_letter").inc()
-                    log.error(
-                        "consumer_event_failed",
-                        consumer=self.sub.name,
-                        event_id=envelope.id,
-                        type=envelope.type,
-                        error=repr(exc),
-                    )
-                    await self._dead_letter(record, exc, attempts=attempts)
-                    return
+            if is_transient(exc):
+                log.warning("consumer_transient_error", consumer=self.sub.name, error=repr(exc), retry_in=delay)
                 await self._pause(delay)
                 delay = min(delay * 2, 5.0)
+                if self._stopping.is_set():
+                    raise _Stopped from exc
+                continue
+            attempts += 1
+            if attempts >= self.max_attempts:
+                CONSUMED.labels(self.sub.name, "dead_letter").inc()
+                log.error(
+                    "consumer_event_failed",
+                    consumer=self.sub.name,
+                    event_id=envelope.id,
+                    type=envelope.type,
+                    error=repr(exc),
+                )
+                await self._dead_letter(record, exc, attempts=attempts)
+                return
+            await self._pause(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _apply(self, envelope: CloudEvent, payload: EventPayload, handler: Handler) -> bool:
         async with self.db.sessionmaker() as session, session.begin():
-            result = await session.execute(
-                self._insert(inbox)
-                .values(consumer=self.sub.name, event_id=envelope.id)
-                .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            if not await self._claim(session, envelope):
                 return False
             await handler(session, envelope, payload)
         return True
+
+    async def _claim(self, session: AsyncSession, envelope: CloudEvent) -> bool:
+        """Insert the event's inbox row; False when it is there already (the effect happened before)."""
+        result = await session.execute(
+            self._insert(inbox)
+            .values(consumer=self.sub.name, event_id=envelope.id)
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *, attempts: int) -> None:
         """Publish the original record with the error to the dead-letter topic; wait until Kafka has it."""

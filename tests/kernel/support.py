@@ -94,6 +94,7 @@ async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1)
 def make_consumer(db: Database, bootstrap: str, prefix: str, **kw: Any) -> EventConsumer:
     max_attempts = kw.pop("max_attempts", 3)
     retry_later_limit = kw.pop("retry_later_limit", 600.0)
+    group_size = kw.pop("group_size", 100)
     return EventConsumer(
         db,
         subscription(prefix, **kw),
@@ -101,4 +102,5 @@ def make_consumer(db: Database, bootstrap: str, prefix: str, **kw: Any) -> Event
         max_attempts=max_attempts,
         retry_backoff=0.05,
         retry_later_limit=retry_later_limit,
+        group_size=group_size,
     )

@@ -179,6 +179,33 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_has_no_second
         again.stop()
 
 
+async def test_consumer_killed_after_a_grouped_commit_applies_every_event_once(
+    producer_db: Database, consumer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
+) -> None:
+    """Services apply the events of a poll in one transaction: a crash between that commit and the offset commit
+    leaves the whole group applied, and the next member re-reads it without a second effect of any of them."""
+    events = [await support.write_event(producer_db, topics, "same-key", seq) for seq in range(8)]
+    await support.wait_for(lambda: _outbox_rows_are(producer_db, 0), timeout=30)  # all 8 in Kafka before it polls
+    crashing = ConsumerProcess(consumer_db.url, broker.bootstrap, topics, "--crash-after-group-commit")
+    assert await asyncio.to_thread(crashing.proc.wait, 60) == 3
+    applied_before_crash = await support.count_effects(consumer_db)
+    assert applied_before_crash > 1  # one transaction held several events
+
+    again = ConsumerProcess(consumer_db.url, broker.bootstrap, topics)
+    try:
+        await support.wait_for(lambda: _count_is(consumer_db, 8), timeout=60)
+        await asyncio.sleep(1.5)
+        seen = await support.effects(consumer_db)
+        assert [e[0] for e in seen] == [e.id for e in events]
+        assert [e[2] for e in seen] == list(range(8))
+    finally:
+        again.stop()
+
+
+async def _outbox_rows_are(db: Database, n: int) -> bool:
+    return await _outbox_rows(db) == n
+
+
 async def test_malformed_and_unknown_events_go_to_dead_letter_and_partition_keeps_flowing(
     consumer_db: Database, broker: Broker, topics: str
 ) -> None:
