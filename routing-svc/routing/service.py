@@ -12,13 +12,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing import repository as repo
 from routing import sla
 from routing import status as st
-from routing.models import Extension, Hop, Journey, JourneyAction, JourneyStep
+from routing.models import Extension, Hop, Journey, JourneyStep
 from services import catalogue_replica, clock
 from services.bus.consumer import RetryLater
 from services.bus.outbox import enqueue
@@ -99,17 +98,18 @@ class Journeys:
         seq = self._next_seq.get(j.dossier_id) or await repo.next_action_seq(self.session, j.dossier_id)
         self._next_seq[j.dossier_id] = seq + 1
         await self.session.execute(
-            insert(JourneyAction).values(
-                dossier_id=j.dossier_id,
-                seq=seq,
-                at=at or self.now(),
-                action=action,
-                actor=actor.subject,
-                role=actor.role,
-                unit=actor.unit,
-                note=note,
-                data=data,
-            )
+            repo.INSERT_ACTION,
+            {
+                "dossier_id": j.dossier_id,
+                "seq": seq,
+                "at": at or self.now(),
+                "action": action,
+                "actor": actor.subject,
+                "role": actor.role,
+                "unit": actor.unit,
+                "note": note,
+                "data": data,
+            },
         )
         j.status = int(st.next_status(NationalStatus(j.status) if j.status else None, action, data))
         j.updated_at = at or self.now()
