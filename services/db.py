@@ -111,7 +111,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         pool_size=1,
         max_overflow=0,
         pool_timeout=120,
-        async_creator=sqlite_inline.connector(parsed.database or ":memory:", timeout=30),
+        async_creator=sqlite_inline.connector(parsed.database or ":memory:", busy_timeout=30),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -119,7 +119,6 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit transactions are off).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")

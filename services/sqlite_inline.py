@@ -8,13 +8,16 @@ in-process calls of microseconds to a few milliseconds, so this connection runs 
 thread, keeping aiosqlite's API, which SQLAlchemy's `sqlite+aiosqlite` dialect drives.
 
 What this changes: a slow statement (a report over a large period, the day's first deadline sweep) holds the event
-loop for its duration instead of one thread. Each service's engine has a single connection (services/db.py), so no
-two statements of one process ever wait on each other's lock; another process writing the same file makes this one
-wait up to `busy_timeout`, as before, but with its loop held. PostgreSQL, the production database, is not affected.
+loop for its duration instead of one thread. Waiting for another connection's write lock must not hold it: SQLite's
+own busy handler would sleep on the loop's thread, and when the holder is a connection of the same process (two
+engines on one file, as two sweepers in a test) it could never finish. So SQLite answers "busy" at once here, and
+the call is tried again after an asynchronous sleep until `busy_timeout` has passed. PostgreSQL, the production
+database, is not affected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Generator
 from typing import Any
@@ -43,14 +46,31 @@ class _RunAtOnce:
 class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection whose calls run on the caller's thread."""
 
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connector: Callable[[], sqlite3.Connection], *, busy_timeout: float) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunAtOnce()  # type: ignore[assignment]
+        self.busy_timeout = busy_timeout
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+        # Another connection holds the lock: nothing was done; wait without holding the event loop.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.busy_timeout
+        delay = 0.001
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or loop.time() >= deadline:
+                    raise
 
     async def _connect(self) -> InlineConnection:
         if self._connection is None:
@@ -61,11 +81,18 @@ class InlineConnection(aiosqlite.Connection):
         return self._connect().__await__()  # no worker thread to start
 
 
-def connector(database: str, **connect_args: Any) -> Callable[[], InlineConnection]:
-    """An `async_creator` for `create_async_engine("sqlite+aiosqlite://…")`."""
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+
+
+def connector(database: str, *, busy_timeout: float) -> Callable[[], InlineConnection]:
+    """An `async_creator` for `create_async_engine("sqlite+aiosqlite://…")`; waits up to `busy_timeout` seconds for
+    another connection's lock (SQLite's own busy timeout is 0 on these connections)."""
 
     def create() -> InlineConnection:
         # check_same_thread: the pool may close a connection from the garbage collector's thread at shutdown.
-        return InlineConnection(lambda: sqlite3.connect(database, check_same_thread=False, **connect_args))
+        return InlineConnection(
+            lambda: sqlite3.connect(database, timeout=0, check_same_thread=False), busy_timeout=busy_timeout
+        )
 
     return create

@@ -202,6 +202,31 @@ async def test_consumer_killed_after_a_grouped_commit_applies_every_event_once(
         again.stop()
 
 
+async def test_group_handler_applies_the_new_events_of_a_poll_together_once_each(
+    producer_db: Database, consumer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
+) -> None:
+    events = [await support.write_event(producer_db, topics, "grouped", seq) for seq in range(6)]
+    await support.wait_for(lambda: _outbox_rows_are(producer_db, 0), timeout=30)  # all in Kafka before the poll
+    groups: list[list[int]] = []
+
+    async def group_handler(session, items):  # type: ignore[no-untyped-def]
+        groups.append([payload.seq for _, payload in items])
+        for envelope, payload in items:
+            await support.record_effect(session, envelope, payload)
+
+    consumer = support.make_consumer(consumer_db, broker.bootstrap, topics, group_handler=group_handler)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await support.wait_for(lambda: _count_is(consumer_db, 6), timeout=60)
+        await asyncio.sleep(1.0)
+    finally:
+        await consumer.stop()
+        await asyncio.wait_for(task, 30)
+    assert any(len(g) > 1 for g in groups)  # several events in one call
+    assert sorted(seq for g in groups for seq in g) == list(range(6))  # each event once
+    assert [e[0] for e in await support.effects(consumer_db)] == [e.id for e in events]
+
+
 async def _outbox_rows_are(db: Database, n: int) -> bool:
     return await _outbox_rows(db) == n
 
