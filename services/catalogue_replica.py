@@ -341,11 +341,20 @@ async def calendar(session: AsyncSession, *, base: CalendarRules | None = None) 
             day = date.fromisoformat(item["day"])
             (off if item["kind"] == "off" else work).add(day)
     template = base or CalendarRules()
-    return WorkingCalendar(
-        CalendarRules(
-            extra_days_off=frozenset(off),
-            extra_working_days=frozenset(work),
-            office_hours=template.office_hours,
-            weekend_days=template.weekend_days,
-        )
+    rules = CalendarRules(
+        extra_days_off=frozenset(off),
+        extra_working_days=frozenset(work),
+        office_hours=template.office_hours,
+        weekend_days=template.weekend_days,
     )
+    # One calendar per set of rules for the process: a calendar computes each year's statutory holidays (lunar
+    # dates included) once, 1.7 ms here, and every journey that starts needs one.
+    found = _calendars.get(rules)
+    if found is None:
+        if len(_calendars) >= 16:  # the rules changed many times (the replica received new days off): start over
+            _calendars.clear()
+        found = _calendars[rules] = WorkingCalendar(rules)
+    return found
+
+
+_calendars: dict[CalendarRules, WorkingCalendar] = {}

@@ -1,7 +1,7 @@
 """The clients of the simulation, all through the public gateway: the portal (API key, acting for a citizen), desk
 officers and agency specialists (staff log-in, bearer tokens renewed when they expire), the leader, the wallet.
 
-Every call is retried while the system answers 502/503/504 or cannot be reached (a service or the broker being
+Every call is retried while the system answers 429/502/503/504 or cannot be reached (a service or the broker being
 restarted); POSTs that are not idempotent are only retried by the callers that can check what happened.
 
 The clients speak through aiohttp: the simulated city sends some 230,000 requests a quarter, and httpx's pool
@@ -20,11 +20,12 @@ from typing import Any
 import aiohttp
 import httpx
 
-RETRYABLE = {502, 503, 504}
+#: 429: the request was not taken; a client waits and sends it again (as it does when the system is unavailable).
+RETRYABLE = {429, 502, 503, 504}
 
 
 class Unavailable(Exception):
-    """The system did not answer (or answered 502/503/504): the request may or may not have taken effect."""
+    """The system did not answer (or answered 429/502/503/504): the request may or may not have taken effect."""
 
 
 @dataclass(frozen=True)

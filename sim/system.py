@@ -82,6 +82,9 @@ class System:
                 "GATEWAY_RATE_LIMIT_PORTAL": "1000000/minute",
                 "GATEWAY_RATE_LIMIT_WALLET": "1000000/minute",
                 "GATEWAY_RATE_LIMIT_LOGIN": "10000/minute",
+                # When the staff's tokens expire together, their next requests are unauthenticated until each
+                # clerk logs in again: dozens of them within a second, all from this one address.
+                "GATEWAY_RATE_LIMIT_UNAUTHENTICATED": "1000000/minute",
             }
         )
         for name in (*SERVICES, "gateway"):

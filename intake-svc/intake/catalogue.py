@@ -16,12 +16,10 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import catalogue_replica
-from services.calendar import CalendarRules, WorkingCalendar
+from services.calendar import WorkingCalendar
 from services.contracts.catalogue import OnlineLevel, ProcedureVersion, ProcessingUnit, UnitOffering
 from services.contracts.intake import Channel
 from services.errors import Invalid, Problem
-
-_calendars: dict[CalendarRules, WorkingCalendar] = {}
 
 
 class _ReplicaGeneration:
@@ -173,14 +171,8 @@ async def terms(
 
 
 async def working_calendar(session: AsyncSession) -> WorkingCalendar:
-    """The calendar from the replica; one `WorkingCalendar` per distinct rule set (it caches holidays per year)."""
-    rules = (await catalogue_replica.calendar(session)).rules
-    cal = _calendars.get(rules)
-    if cal is None:
-        if len(_calendars) > 32:
-            _calendars.clear()
-        cal = _calendars[rules] = WorkingCalendar(rules)
-    return cal
+    """The calendar from the replica (one `WorkingCalendar` per distinct rule set, shared by the process)."""
+    return await catalogue_replica.calendar(session)
 
 
 def appointment(cal: WorkingCalendar, start: datetime, amount: int, unit: str) -> datetime:

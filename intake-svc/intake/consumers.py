@@ -18,8 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.catalogue import replica_generation
-from intake.models import DossierStep
-from intake.repository import dossier
+from intake.repository import add_step, dossier
 from intake.schemas import CLOSED, Status
 from intake.settings import Settings
 from services import catalogue_replica
@@ -52,8 +51,8 @@ async def apply_progress(
         if appointment_at is not None and appointment_at != d.appointment_at:
             d.appointment_at = appointment_at
             d.updated_at = at
-    session.add(
-        DossierStep(dossier_id=d.id, at=at, action=action, status=d.status, unit=unit, note=note, event_id=envelope.id)
+    await add_step(
+        session, dossier_id=d.id, at=at, action=action, status=d.status, unit=unit, note=note, event_id=envelope.id
     )
 
 
@@ -80,16 +79,15 @@ async def apply_supplement_request(
     d.missing = [{"code": code, "name": names.get(code, code)} for code in missing]
     d.supplement_reason = reason
     d.updated_at = at
-    session.add(
-        DossierStep(
-            dossier_id=d.id,
-            at=at,
-            action="supplement_requested",
-            status=d.status,
-            unit=unit,
-            note=reason,
-            event_id=envelope.id,
-        )
+    await add_step(
+        session,
+        dossier_id=d.id,
+        at=at,
+        action="supplement_requested",
+        status=d.status,
+        unit=unit,
+        note=reason,
+        event_id=envelope.id,
     )
 
 
@@ -103,9 +101,7 @@ async def apply_new_appointment(
     d.appointment_at = appointment_at
     d.extended = True
     d.updated_at = at
-    session.add(
-        DossierStep(dossier_id=d.id, at=at, action="extended", status=d.status, note=note, event_id=envelope.id)
-    )
+    await add_step(session, dossier_id=d.id, at=at, action="extended", status=d.status, note=note, event_id=envelope.id)
 
 
 def _routing_handlers() -> dict[type[EventPayload], Handler]:

@@ -114,29 +114,39 @@ async def uploads(session: AsyncSession, owner: str, ids: Sequence[str]) -> dict
     return {u.id: u for u in rows}
 
 
+# Built once, so that SQLAlchemy computes their cache keys once rather than on every call.
+_DOSSIER = select(Dossier).where(Dossier.id == bindparam("dossier_id"))
+_DOSSIER_FOR_UPDATE = _DOSSIER.with_for_update()
+_DOSSIER_BY_CODE = select(Dossier).where(Dossier.code == bindparam("code"))
+_DOCUMENTS = (
+    select(DossierDocument).where(DossierDocument.dossier_id == bindparam("dossier_id")).order_by(DossierDocument.id)
+)
+_STEPS = (
+    select(DossierStep)
+    .where(DossierStep.dossier_id == bindparam("dossier_id"))
+    .order_by(DossierStep.at, DossierStep.id)
+)
+
+
 async def dossier(session: AsyncSession, dossier_id: str, *, lock: bool = False) -> Dossier | None:
-    stmt = select(Dossier).where(Dossier.id == dossier_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return await session.scalar(stmt)
+    return await session.scalar(_DOSSIER_FOR_UPDATE if lock else _DOSSIER, {"dossier_id": dossier_id})
 
 
 async def dossier_by_code(session: AsyncSession, code: str) -> Dossier | None:
-    return await session.scalar(select(Dossier).where(Dossier.code == code))
+    return await session.scalar(_DOSSIER_BY_CODE, {"code": code})
 
 
 async def documents(session: AsyncSession, dossier_id: str) -> list[DossierDocument]:
-    rows = await session.scalars(
-        select(DossierDocument).where(DossierDocument.dossier_id == dossier_id).order_by(DossierDocument.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_DOCUMENTS, {"dossier_id": dossier_id}))
 
 
 async def steps(session: AsyncSession, dossier_id: str) -> list[DossierStep]:
-    rows = await session.scalars(
-        select(DossierStep).where(DossierStep.dossier_id == dossier_id).order_by(DossierStep.at, DossierStep.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_STEPS, {"dossier_id": dossier_id}))
+
+
+async def add_step(session: AsyncSession, **row: Any) -> None:
+    """Append a step to a dossier's history (through the table: no ORM bookkeeping for an append-only row)."""
+    await session.execute(_INSERT_STEP, row)
 
 
 async def list_dossiers(
