@@ -131,6 +131,18 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def database_unavailable_response(exc: BaseException, path: str) -> JSONResponse:
+    """The 503 answer to a request that met a database outage (see `database_unavailable`)."""
+    log.warning("database_unavailable", path=path, error=repr(exc)[:300])
+    return problem_response(
+        503,
+        "The database cannot be reached right now; nothing was changed. Try again shortly.",
+        code="database-unavailable",
+        instance=path,
+        headers={"Retry-After": "2"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -173,14 +185,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not database_unavailable(exc):
             return await _unexpected(request, exc)
-        log.warning("database_unavailable", path=request.url.path, error=repr(exc)[:300])
-        return problem_response(
-            503,
-            "The database cannot be reached right now; nothing was changed. Try again shortly.",
-            code="database-unavailable",
-            instance=request.url.path,
-            headers={"Retry-After": "2"},
-        )
+        return database_unavailable_response(exc, request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

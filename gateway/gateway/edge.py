@@ -15,7 +15,7 @@ import structlog
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.policy import JURISDICTION_ROLES, authorise, check_jurisdiction
-from services.errors import Problem, problem_response
+from services.errors import Problem, database_unavailable, database_unavailable_response, problem_response
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +88,8 @@ class ProxyEndpoint:
             if isinstance(exc, Problem):
                 response = problem_response(exc.status, exc.detail, code=exc.code, title=exc.title, instance=path,
                                             headers=exc.headers, **exc.extensions)
+            elif database_unavailable(exc):  # the gateway's own database (API keys) is down: retry later, not a bug
+                response = database_unavailable_response(exc, path)
             else:
                 log.exception("unhandled_error", path=path)
                 response = problem_response(500, "An unexpected error occurred; it has been logged.", instance=path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
+from services.db import Database
 from tests.conftest import DatabaseFactory
 from tests.gateway.support import PASSWORD, free_port, raw_request, run_gateway
 
@@ -38,6 +39,26 @@ async def test_an_unreachable_shared_limit_store_falls_back_to_local_limits(
         statuses = [(await client.get("/api/v1/catalogue/x", headers=integration)).status_code for _ in range(7)]
         assert statuses == [200] * 5 + [429] * 2
         assert (await client.get("/api/v1/catalogue/x", headers=gw.creds["portal"])).status_code == 200
+
+
+async def test_an_unreachable_key_database_is_a_503_not_a_500(
+    databases: DatabaseFactory, upstreams: dict[str, str]
+) -> None:
+    """Found by `make chaos`: while PostgreSQL was stopped, an API key whose cached row had expired was looked up,
+    the lookup failed, and the portal got a 500. Its client must be told to retry instead."""
+    async with run_gateway(await databases.new("gw"), upstreams, api_key_cache_seconds=0) as gw, \
+            gw.client() as client:  # fmt: skip
+        assert (await client.get("/api/v1/catalogue/x", headers=gw.creds["portal"])).status_code == 200
+        down = Database("postgresql+asyncpg://nobody:x@127.0.0.1:1/none")  # nothing listens on port 1
+        gw.app.state.gateway.keys.sessionmaker = down.sessionmaker
+        try:
+            r = await client.get("/api/v1/catalogue/x", headers=gw.creds["portal"])
+        finally:
+            await down.dispose()
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["retry-after"] == "2"
+        assert r.json()["type"].endswith("/database-unavailable")
 
 
 async def test_failed_logins_are_limited_per_account(databases: DatabaseFactory, upstreams: dict[str, str]) -> None:
