@@ -228,8 +228,9 @@ class EventConsumer:
         if not offsets:
             return
         try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:
+            # Bounded: with the broker down, aiokafka would wait for a coordinator for as long as it takes.
+            await asyncio.wait_for(consumer.commit(offsets), timeout=10)
+        except (KafkaError, TimeoutError) as exc:
             # The effects are in the database with their inbox rows; whoever reads these records again skips them.
             log.warning("offset_commit_failed", consumer=self.sub.name, partitions=len(offsets), error=repr(exc))
 
@@ -280,8 +281,9 @@ class EventConsumer:
     async def _apply_group(self, group: list[_Ready]) -> None:
         """Apply several events in one transaction, each with its inbox row, flushed in turn so that each handler
         sees what the previous ones did. Under a steady flow of events this spares a transaction (begin, commit,
-        session, relay wake-up) per event. If anything fails, nothing of the group is kept and its events go one by
-        one through `_handle_ready`, with its retries and dead letters, as if they had never been grouped."""
+        session, relay wake-up) per event. If anything fails, nothing of the group is kept: when a handler failed,
+        the group is split around its event, which goes through `_handle_ready` (retries, dead letters) with that
+        failure as its first attempt; when the transaction itself failed, every event goes through `_handle_ready`."""
         if len(group) == 1:
             await self._handle_ready(group[0])
             return
