@@ -4,9 +4,9 @@ officers and agency specialists (staff log-in, bearer tokens renewed when they e
 Every call is retried while the system answers 429/502/503/504 or cannot be reached (a service or the broker being
 restarted); POSTs that are not idempotent are only retried by the callers that can check what happened.
 
-The clients speak through aiohttp: the simulated city sends some 230,000 requests a quarter, and httpx's pool
-bookkeeping made the simulator itself the largest user of CPU after routing-svc (90 % of its time in httpx and
-anyio under py-spy). The wallet keeps its own small httpx client, which payment.simulator takes.
+The clients speak through aiohttp: the simulated city sends some 200,000 requests a quarter, and with httpx the
+simulator itself used 15 % of the quarter's CPU, 90 % of it in httpx's pool bookkeeping and anyio (py-spy). The
+wallet keeps its own small httpx client, which payment.simulator takes.
 """
 
 from __future__ import annotations
