@@ -49,7 +49,9 @@ async def test_routing_and_payment_events_update_the_dossier(
                     dossier_id=d["id"],
                     dossier_code=d["code"],
                     receiving_unit=WARD,
-                    at=at,
+                    # A second after the journey started: two topics' events of the same instant have no defined
+                    # order in the history (they are consumed in whichever order their partitions are polled).
+                    at=at + timedelta(seconds=1),
                     procedure_code=d["procedure_code"],
                     field_code="G03-HT01",
                     dossier_channel="in_person",
