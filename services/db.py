@@ -101,9 +101,10 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite takes one writer at a time. One pooled connection makes the writers of this process queue in order
-    # in the pool instead of racing for the file lock from many threads (where the busy handler can starve some
-    # past any timeout), and keeps the connection and its pragmas across transactions. Other processes on the
-    # same file (tools, tests) still wait on the file lock through busy_timeout.
+    # in the pool instead of racing for the file lock (where a busy handler can starve some past any timeout), and
+    # keeps the connection and its pragmas across transactions. Its statements run on the event loop's thread
+    # (services/sqlite_inline.py); another process on the same file (tools, tests) is waited for asynchronously,
+    # up to 30 s.
     engine = create_async_engine(
         url,
         echo=echo,
@@ -127,7 +128,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: two transactions that read then write cannot deadlock on the
-        # lock upgrade, and a busy database makes the second one wait (busy_timeout) instead of failing.
+        # lock upgrade, and a busy database makes the second one wait (up to 30 s) instead of failing.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
