@@ -54,23 +54,22 @@ class InlineConnection(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        try:
-            return fn(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            if not _busy(exc):
-                raise
-        # Another connection holds the lock: nothing was done; wait without holding the event loop.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.busy_timeout
+        deadline: float | None = None
         delay = 0.001
         while True:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
             try:
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as exc:
-                if not _busy(exc) or loop.time() >= deadline:
+                if not _busy(exc):
                     raise
+                # Another connection holds the lock: nothing was done; wait without holding the event loop.
+                now = asyncio.get_running_loop().time()
+                if deadline is None:
+                    deadline = now + self.busy_timeout
+                elif now >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def _connect(self) -> InlineConnection:
         if self._connection is None:

@@ -205,16 +205,18 @@ class EventConsumer:
         while not self._stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
             if not batches:
-                if self._pending and asyncio.get_running_loop().time() - self._committed_at >= self.commit_interval:
-                    await self.commit_pending()
+                await self._commit_if_due()
                 continue
             async with self.batch_lock:
                 for tp, records in batches.items():
                     if self._stopping.is_set():
                         return
                     await self._handle_records(consumer, tp, records)
-                if asyncio.get_running_loop().time() - self._committed_at >= self.commit_interval:
-                    await self.commit_pending()
+                await self._commit_if_due()
+
+    async def _commit_if_due(self) -> None:
+        if self._pending and asyncio.get_running_loop().time() - self._committed_at >= self.commit_interval:
+            await self.commit_pending()
 
     async def commit_pending(self) -> None:
         """Commit the offsets handled since the last commit, in one request, for the partitions still ours."""
