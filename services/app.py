@@ -100,6 +100,7 @@ class Runtime:
                 batch_size=s.relay_batch_size,
                 poll_interval=s.relay_poll_interval,
                 lease_seconds=s.relay_lease_seconds,
+                linger=s.relay_linger,
             )
             self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if s.consumers_enabled:
@@ -111,6 +112,8 @@ class Runtime:
                     max_attempts=s.consumer_max_attempts,
                     retry_backoff=s.consumer_retry_backoff,
                     retry_later_limit=s.consumer_retry_later_limit,
+                    fetch_min_bytes=s.consumer_fetch_min_bytes,
+                    fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
                 )
                 for sub in subscriptions
             ]

@@ -28,13 +28,20 @@ Use it in three steps:
        u = await catalogue_replica.unit(session, "000.00.31.H57")                          # UnitChanged | None
        cal = await catalogue_replica.calendar(session)                                     # WorkingCalendar
 
+   `unit`, `version_in_force` and `calendar` answer from a memo of the session's database (`services.db.Database`
+   gives every session one) while no replica change was applied since and for at most `MEMO_TTL` seconds: a
+   journey's start reads the same few units and the calendar again and again. The answers are shared: read them,
+   never change them.
+
 ``at`` may be an aware datetime (converted to the Asia/Ho_Chi_Minh business date) or a date.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -46,6 +53,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     insert,
     or_,
@@ -64,6 +72,7 @@ from services.contracts.catalogue import (
     UnitChanged,
     UnitOffering,
 )
+from services.db import REPLICA_MEMO
 from services.events import CloudEvent
 from services.topics import CATALOGUE_CALENDAR, CATALOGUE_PROCEDURES, CATALOGUE_UNITS, dead_letter_topic
 
@@ -143,6 +152,48 @@ def add_replica_tables(metadata: MetaData) -> None:
             table.to_metadata(metadata)
 
 
+# -- memo --------------------------------------------------------------------------------------------------------
+
+
+class _Generation:
+    """Counts the replica changes applied in this process; a memo entry read under an older count is stale.
+
+    Bumped when a handler applies a change and again when the replica consumer has committed it, so that an answer
+    read between the two is not kept. The replica consumer runs in one process of a deployment (one member of the
+    group gets each event): the others notice a change when their entries expire, the same order of delay as the
+    replica's own lag behind catalogue-svc."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self, _event: object = None) -> None:
+        self.value += 1
+
+
+generation = _Generation()
+#: How long a memo entry may answer for a change applied by another process.
+MEMO_TTL = 2.0
+_MEMO_LIMIT = 10_000
+_T = TypeVar("_T")
+
+
+async def _memoized(session: AsyncSession, key: Hashable, load: Callable[[], Awaitable[_T | None]]) -> _T | None:
+    memo: dict[Hashable, tuple[float, int, Any]] | None = session.info.get(REPLICA_MEMO)
+    if memo is None:
+        return await load()
+    now = time.monotonic()
+    hit = memo.get(key)
+    if hit is not None and hit[1] == generation.value and now - hit[0] < MEMO_TTL:
+        return hit[2]  # type: ignore[no-any-return]
+    read_under = generation.value  # before the query: a change applied meanwhile makes this entry stale at once
+    value = await load()
+    if value is not None:  # what is not there yet is looked up again next time
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[key] = (now, read_under, value)
+    return value
+
+
 # -- handlers ----------------------------------------------------------------------------------------------------
 
 
@@ -151,6 +202,7 @@ async def apply_procedure(session: AsyncSession, _envelope: CloudEvent | None, p
     held = await session.scalar(select(procedures.c.revision).where(procedures.c.code == payload.code))
     if held is not None and held >= payload.revision:
         return
+    generation.bump()
     for table in (procedures, versions, offerings):
         await session.execute(delete(table).where(table.c.code == payload.code))
     await session.execute(
@@ -193,6 +245,7 @@ async def apply_unit(session: AsyncSession, _envelope: CloudEvent | None, payloa
     held = await session.scalar(select(units.c.revision).where(units.c.agency_id == payload.agency_id))
     if held is not None and held >= payload.revision:
         return
+    generation.bump()
     await session.execute(delete(units).where(units.c.agency_id == payload.agency_id))
     await session.execute(
         insert(units).values(
@@ -211,6 +264,7 @@ async def apply_calendar(session: AsyncSession, _envelope: CloudEvent | None, pa
     held = await session.scalar(select(calendar_years.c.revision).where(calendar_years.c.year == payload.year))
     if held is not None and held >= payload.revision:
         return
+    generation.bump()
     await session.execute(delete(calendar_years).where(calendar_years.c.year == payload.year))
     await session.execute(
         insert(calendar_years).values(
@@ -240,6 +294,7 @@ def subscription(topic_prefix: str, group: str, *, dead_letter: str | None = Non
         ],
         handlers=handlers,
         dead_letter_topic=dead_letter,
+        on_committed=generation.bump,
     )
 
 
@@ -248,6 +303,14 @@ def dead_letter_topic_name(group: str, topic_prefix: str) -> str:
 
 
 # -- queries -----------------------------------------------------------------------------------------------------
+
+_VERSION_IN_FORCE = (
+    select(versions.c.data)
+    .where(versions.c.code == bindparam("code"), versions.c.effective_from <= bindparam("day"))
+    .order_by(versions.c.effective_from.desc(), versions.c.version.desc())
+    .limit(1)
+)
+_UNIT = select(units.c.data).where(units.c.agency_id == bindparam("agency_id"))
 
 
 def business_date(at: datetime | date) -> date:
@@ -268,13 +331,12 @@ async def procedure(session: AsyncSession, code: str) -> ProcedureSnapshot | Non
 async def version_in_force(session: AsyncSession, code: str, at: datetime | date) -> ProcedureVersion | None:
     """The version in force at `at` (None before the first version). An abolished one has ``accepts_dossiers`` False."""
     day = business_date(at)
-    data = await session.scalar(
-        select(versions.c.data)
-        .where(versions.c.code == code, versions.c.effective_from <= day)
-        .order_by(versions.c.effective_from.desc(), versions.c.version.desc())
-        .limit(1)
-    )
-    return None if data is None else ProcedureVersion.model_validate(data)
+
+    async def load() -> ProcedureVersion | None:
+        data = await session.scalar(_VERSION_IN_FORCE, {"code": code, "day": day})
+        return None if data is None else ProcedureVersion.model_validate(data)
+
+    return await _memoized(session, ("version", code, day), load)
 
 
 def _valid_on(day: date) -> Any:
@@ -310,8 +372,11 @@ async def offered_procedures(session: AsyncSession, agency_id: str) -> list[str]
 
 
 async def unit(session: AsyncSession, agency_id: str) -> UnitChanged | None:
-    data = await session.scalar(select(units.c.data).where(units.c.agency_id == agency_id))
-    return None if data is None else UnitChanged.model_validate(data)
+    async def load() -> UnitChanged | None:
+        data = await session.scalar(_UNIT, {"agency_id": agency_id})
+        return None if data is None else UnitChanged.model_validate(data)
+
+    return await _memoized(session, ("unit", agency_id), load)
 
 
 async def ancestors(session: AsyncSession, agency_id: str) -> list[UnitChanged]:
@@ -334,6 +399,12 @@ async def calendar(session: AsyncSession, *, base: CalendarRules | None = None) 
 
     `base` supplies office hours and weekend days (default: `CalendarRules()`).
     """
+    found = await _memoized(session, ("calendar", base), lambda: _calendar(session, base))
+    assert found is not None
+    return found
+
+
+async def _calendar(session: AsyncSession, base: CalendarRules | None) -> WorkingCalendar:
     off: set[date] = set()
     work: set[date] = set()
     for row in await session.scalars(select(calendar_years.c.days)):

@@ -30,6 +30,10 @@ NAMING_CONVENTION = {
 }
 
 
+#: The session info key of the catalogue replica's memo (`services.catalogue_replica`): one dict per database,
+#: shared by its sessions (a session's info is a shallow copy of its sessionmaker's).
+REPLICA_MEMO = "motcua_replica_memo"
+
 #: 64-bit keys on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -144,7 +148,10 @@ class Database:
         self.service = service
         self.engine = create_engine(url, pool_size=pool_size, echo=echo, pre_ping=pre_ping)
         self.sessionmaker = async_sessionmaker(
-            self.engine, expire_on_commit=False, autoflush=False, info={"motcua_service": service}
+            self.engine,
+            expire_on_commit=False,
+            autoflush=False,
+            info={"motcua_service": service, REPLICA_MEMO: {}},
         )
         self.dialect = self.engine.dialect.name
 

@@ -21,22 +21,9 @@ from services.contracts.catalogue import OnlineLevel, ProcedureVersion, Processi
 from services.contracts.intake import Channel
 from services.errors import Invalid, Problem
 
-
-class _ReplicaGeneration:
-    """Counts the replica changes this process has applied; a cached answer older than the current count is stale.
-
-    The replica consumer runs in one process of the deployment (one member of the consumer group gets each event),
-    so the other processes notice a change only when their entries expire (`ReplicaCache.ttl`): the same order of
-    delay as the replica's own lag behind catalogue-svc."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def bump(self, _event: object = None) -> None:
-        self.value += 1
-
-
-replica_generation = _ReplicaGeneration()
+#: Replica changes applied in this process (`services.catalogue_replica.generation`): a cached answer read under an
+#: older count is stale.
+replica_generation = catalogue_replica.generation
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.catalogue import replica_generation
 from intake.repository import add_step, dossier
 from intake.schemas import CLOSED, Status
 from intake.settings import Settings
@@ -180,9 +178,8 @@ def _payment_handlers() -> dict[type[EventPayload], Handler]:
 
 
 def subscriptions(settings: Settings) -> Sequence[Subscription]:
-    replica = catalogue_replica.subscription(settings.topic_prefix, group="intake.catalogue")
-    # What the replica applied makes this process's cached terms and calendar stale (`intake.catalogue`).
-    subs = [replace(replica, on_committed=replica_generation.bump)]
+    # What the replica applies makes this process's cached terms and calendar stale (its `on_committed`).
+    subs = [catalogue_replica.subscription(settings.topic_prefix, group="intake.catalogue")]
     handlers: dict[Any, Handler] = {**_routing_handlers(), **_payment_handlers()}
     if handlers:
         subs.append(

@@ -57,24 +57,25 @@ def summary(j: Journey) -> JourneySummary:
     return out
 
 
-async def _detail(session: SessionDep, j: Journey, steps: list[JourneyStep]) -> JourneyOut:
+async def _detail(session: SessionDep, j: Journey, steps: list[JourneyStep], extended: bool) -> JourneyOut:
     out = JourneyOut.model_validate(j, from_attributes=True)
     out.status_label = STATUS_LABELS_VI[NationalStatus(j.status)]
     out.steps = [StepOut.model_validate(s) for s in steps]
     out.hops = [HopOut.model_validate(h) for h in await repo.hops(session, j.dossier_id)]
-    out.extended = await repo.extension(session, j.dossier_id) is not None
+    out.extended = extended
     return out
 
 
-async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> tuple[Journey, list[JourneyStep]]:
-    """The journey and its steps, if the caller may read them."""
-    j = await repo.journey(session, dossier_id)
-    if j is None:
+async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> tuple[Journey, list[JourneyStep], bool]:
+    """The journey, its steps and whether it was extended, if the caller may read them."""
+    found = await repo.journey_state(session, dossier_id)
+    if found is None:
         raise NotFound(f"No journey for dossier {dossier_id}.", code="journey-not-found")
+    j, _, extended = found
     steps = await repo.steps(session, dossier_id)
     if not can_read(j, who, {s.unit for s in steps}):
         raise Problem(403, f"Unit {who.unit} has no part in dossier {j.code}.", code="forbidden")
-    return j, steps
+    return j, steps, extended
 
 
 @router.get("/journeys/{dossier_id}", response_model=JourneyOut, summary="A dossier's journey")
@@ -90,7 +91,17 @@ async def get_actions(dossier_id: str, session: SessionDep, who: CurrentIdentity
 
 async def _act(svc: Journeys, j: Journey) -> JourneyOut:
     await svc.session.flush()
-    return await _detail(svc.session, j, await svc.steps(j))
+    extended = svc.extended.get(j.dossier_id)
+    if extended is None:
+        extended = await repo.extension(svc.session, j.dossier_id) is not None
+    return await _detail(svc.session, j, await svc.steps(j), extended)
+
+
+async def _acted_on(svc: Journeys, dossier_id: str) -> JourneyOut:
+    """The answer to a command that returned something else than the journey (loaded by it, so not read again)."""
+    j = await svc.session.get(Journey, dossier_id)
+    assert j is not None
+    return await _act(svc, j)
 
 
 @router.post("/journeys/{dossier_id}/transfer", response_model=JourneyOut, summary="Request a hop (or re-route)")
@@ -99,7 +110,7 @@ async def transfer(
 ) -> JourneyOut:
     svc = _svc(request, session)
     await svc.transfer(dossier_id, _staff(who), body.to_unit, body.note)
-    return await _act(svc, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
+    return await _acted_on(svc, dossier_id)
 
 
 @router.post("/journeys/{dossier_id}/hops/{hop_id}/accept", response_model=JourneyOut, summary="Accept a hop")
@@ -170,7 +181,7 @@ async def extend(
 ) -> JourneyOut:
     svc = _svc(request, session)
     await svc.extend(dossier_id, _staff(who), body.new_date, body.reason)
-    return await _act(svc, await repo.journey(session, dossier_id))  # type: ignore[arg-type]
+    return await _acted_on(svc, dossier_id)
 
 
 @router.post("/journeys/{dossier_id}/return", response_model=JourneyOut, summary="Send the result to the desk")
@@ -192,7 +203,7 @@ async def _unit_names(session: SessionDep, ids: set[str]) -> dict[str, str]:
 
 @router.get("/journeys/{dossier_id}/forms/04", response_class=HTMLResponse, summary="Form 04: apology, new date")
 async def form04(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> HTMLResponse:
-    j, _ = await _readable(session, dossier_id, who)
+    j, _, _ = await _readable(session, dossier_id, who)
     ext = await repo.extension(session, dossier_id)
     if ext is None:
         raise NotFound(f"Dossier {j.code} was not extended: there is no form 04.", code="no-extension")
@@ -202,7 +213,7 @@ async def form04(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> 
 
 @router.get("/journeys/{dossier_id}/forms/05", response_class=HTMLResponse, summary="Form 05: control slip")
 async def form05(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> HTMLResponse:
-    j, steps = await _readable(session, dossier_id, who)
+    j, steps, _ = await _readable(session, dossier_id, who)
     log = await repo.actions(session, dossier_id)
     names = await _unit_names(session, {j.receiving_unit, *(s.unit for s in steps), *(a.unit for a in log if a.unit)})
     return HTMLResponse(render_form05(j, steps, log, names))

@@ -45,9 +45,7 @@ def render_form04(j: Journey, ext: Extension, unit_names: dict[str, str]) -> str
     return _env.get_template("form04.html").render(j=j, ext=ext, names=unit_names)
 
 
-def render_form05(
-    j: Journey, steps: list[JourneyStep], log: list[JourneyAction], unit_names: dict[str, str]
-) -> str:
+def render_form05(j: Journey, steps: list[JourneyStep], log: list[JourneyAction], unit_names: dict[str, str]) -> str:
     rows: list[dict[str, Any]] = []
     for a in log:
         rows.append(

@@ -33,9 +33,6 @@ Base = create_base()
 add_replica_tables(Base.metadata)  # the local catalogue replica: route templates, units, calendar
 
 
-
-
-
 TZ = UTCDateTime()
 
 

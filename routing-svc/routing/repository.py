@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.models import Extension, Hop, Journey, JourneyAction, JourneyStep
@@ -21,11 +21,30 @@ _HOP = select(Hop).where(Hop.id == bindparam("hop_id"), Hop.dossier_id == _DOSSI
 _HOPS = select(Hop).where(Hop.dossier_id == _DOSSIER).order_by(Hop.id)
 _LAST_ACTION_SEQ = select(func.max(JourneyAction.seq)).where(JourneyAction.dossier_id == _DOSSIER)
 INSERT_ACTION = insert(JourneyAction.__table__)
+# A command reads with its journey what it would otherwise ask in two more statements: the last action's number
+# (the next one is appended after it) and whether the one extension was granted (every answer shows it).
+_JOURNEY_STATE = select(
+    Journey,
+    select(func.coalesce(func.max(JourneyAction.seq), 0))
+    .where(JourneyAction.dossier_id == Journey.dossier_id)
+    .scalar_subquery(),
+    exists().where(Extension.dossier_id == Journey.dossier_id),
+).where(Journey.dossier_id == _DOSSIER)
+_JOURNEY_STATE_FOR_UPDATE = _JOURNEY_STATE.with_for_update(of=Journey)
 
 
 async def journey(session: AsyncSession, dossier_id: str, *, for_update: bool = False) -> Journey | None:
     stmt = _JOURNEY_FOR_UPDATE if for_update else _JOURNEY
     return (await session.execute(stmt, {"dossier_id": dossier_id})).scalar_one_or_none()
+
+
+async def journey_state(
+    session: AsyncSession, dossier_id: str, *, for_update: bool = False
+) -> tuple[Journey, int, bool] | None:
+    """The journey, the number of its last action (0 before the first) and whether it was extended."""
+    stmt = _JOURNEY_STATE_FOR_UPDATE if for_update else _JOURNEY_STATE
+    row = (await session.execute(stmt, {"dossier_id": dossier_id})).first()
+    return None if row is None else (row[0], int(row[1]), bool(row[2]))
 
 
 async def steps(session: AsyncSession, dossier_id: str) -> list[JourneyStep]:

@@ -70,6 +70,8 @@ class Journeys:
         # Read once per transaction: the route of a journey (its steps, changed in place) and its next action seq.
         self._steps: dict[str, list[JourneyStep]] = {}
         self._next_seq: dict[str, int] = {}
+        #: whether each journey loaded in this transaction has had its one extension
+        self.extended: dict[str, bool] = {}
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -120,9 +122,19 @@ class Journeys:
         j.queue = repo.QUEUE_OF_PHASE[phase]
 
     async def load(self, dossier_id: str) -> Journey:
-        j = await repo.journey(self.session, dossier_id, for_update=True)
+        j = await self.find(dossier_id)
         if j is None:
             raise NotFound(f"No journey for dossier {dossier_id}.", code="journey-not-found")
+        return j
+
+    async def find(self, dossier_id: str) -> Journey | None:
+        """The journey, locked for this transaction's change (None if there is none)."""
+        found = await repo.journey_state(self.session, dossier_id, for_update=True)
+        if found is None:
+            return None
+        j, last_seq, extended = found
+        self._next_seq.setdefault(j.dossier_id, last_seq + 1)
+        self.extended.setdefault(j.dossier_id, extended)
         return j
 
     @staticmethod
@@ -254,6 +266,7 @@ class Journeys:
         await self.session.flush()
         self._steps[j.dossier_id] = route
         self._next_seq[j.dossier_id] = 1  # a journey that did not exist has no actions
+        self.extended[j.dossier_id] = False
         desk = Actor.system(payload.receiving_unit, subject="intake")
         await self.log(j, st.RECEIVED, desk, at=at, procedure_version=payload.procedure_version)
         await self.emit(
@@ -551,9 +564,7 @@ class Journeys:
 
     # -- clock: supplement, resume, extension ------------------------------------------------------------------------
 
-    async def request_supplement(
-        self, dossier_id: str, actor: Actor, missing: list[str], reason: str
-    ) -> Journey:
+    async def request_supplement(self, dossier_id: str, actor: Actor, missing: list[str], reason: str) -> Journey:
         j = await self.load(dossier_id)
         self.require_holder(j, actor)
         self.require_phase(j, "active", doing="request a supplement")
@@ -614,7 +625,7 @@ class Journeys:
         j = await self.load(dossier_id)
         self.require_holder(j, actor)
         self.require_phase(j, "active", doing="extend")
-        if await repo.extension(self.session, j.dossier_id) is not None:
+        if self.extended.get(j.dossier_id):
             raise Conflict(
                 f"Dossier {j.code} was already extended once; the appointment may be reset only once.",
                 code="already-extended",
@@ -655,6 +666,7 @@ class Journeys:
             new_due_at=j.due_at,
         )
         self.session.add(ext)
+        self.extended[j.dossier_id] = True
         await self.log(
             j, st.EXTENDED, actor, at=now, note=reason, previous=previous.isoformat(), new=j.due_at.isoformat()
         )
@@ -674,7 +686,7 @@ class Journeys:
     # -- intake events -------------------------------------------------------------------------------------------
 
     async def close(self, dossier_id: str, action: str, reason: str, at: datetime, unit: str | None) -> None:
-        j = await repo.journey(self.session, dossier_id, for_update=True)
+        j = await self.find(dossier_id)
         if j is None or j.phase == "closed":
             return
         j.closed_at = at
@@ -686,7 +698,7 @@ class Journeys:
         await self.emit(ev.JourneyClosed(**self.ref(j, at), reason=reason), j.dossier_id)
 
     async def supplemented(self, dossier_id: str, at: datetime, appointment_at: datetime | None) -> None:
-        j = await repo.journey(self.session, dossier_id, for_update=True)
+        j = await self.find(dossier_id)
         if j is None or j.phase != "paused":
             return
         await self._resume(

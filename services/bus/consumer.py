@@ -135,6 +135,8 @@ class EventConsumer:
         retry_later_limit: float = 600.0,
         commit_interval: float = 1.0,
         group_size: int = 100,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.db = db
         self.sub = sub
@@ -151,6 +153,8 @@ class EventConsumer:
         #: Records of one partition from one poll are applied together, up to this many per transaction (see
         #: `_apply_group`); 1 applies each record in a transaction of its own.
         self.group_size = max(1, group_size)
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._pending: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self.batch_lock = asyncio.Lock()
@@ -158,7 +162,10 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer: Any = None
         self._handlers = {model.event_type: handler for model, handler in sub.handlers.items()}
-        self._insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        # Built once: the inbox row of one event, and those of a group at once (answering which were new).
+        self._claim_one = insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        self._claim_group = self._claim_one.returning(inbox.c.event_id)
         self.running = False
 
     async def stop(self) -> None:
@@ -175,6 +182,8 @@ class EventConsumer:
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
                 max_poll_records=self.max_records,
+                fetch_min_bytes=self.fetch_min_bytes,
+                fetch_max_wait_ms=self.fetch_max_wait_ms,
             )
             try:
                 await consumer.start()
@@ -315,28 +324,21 @@ class EventConsumer:
                 self.sub.on_committed(ready.envelope)
 
     async def _apply_together(self, group: list[_Ready]) -> list[bool]:
-        outcomes: list[bool] = []
         async with self.db.sessionmaker() as session, session.begin():
+            outcomes = await self._claim_all(session, [ready.envelope for ready in group])
             if self.sub.group_handler is not None:
-                claimed: list[tuple[CloudEvent, EventPayload]] = []
-                for ready in group:
-                    applied = await self._claim(session, ready.envelope)
-                    if applied:
-                        claimed.append((ready.envelope, ready.payload))
-                    outcomes.append(applied)
+                claimed = [(r.envelope, r.payload) for r, applied in zip(group, outcomes, strict=True) if applied]
                 if claimed:
                     await self.sub.group_handler(session, claimed)
                 return outcomes
-            for k, ready in enumerate(group):
-                bind_request_id(header(ready.record.headers, REQUEST_ID_HEADER))
-                applied = await self._claim(session, ready.envelope)
+            for k, (ready, applied) in enumerate(zip(group, outcomes, strict=True)):
                 if applied:
+                    bind_request_id(header(ready.record.headers, REQUEST_ID_HEADER))
                     try:
                         await ready.handler(session, ready.envelope, ready.payload)
                         await session.flush()
                     except Exception as exc:
                         raise _HandlerFailed(k, exc) from exc
-                outcomes.append(applied)
         return outcomes
 
     async def _handle_ready(self, ready: _Ready, *, failure: Exception | None = None) -> None:
@@ -404,12 +406,18 @@ class EventConsumer:
 
     async def _claim(self, session: AsyncSession, envelope: CloudEvent) -> bool:
         """Insert the event's inbox row; False when it is there already (the effect happened before)."""
-        result = await session.execute(
-            self._insert(inbox)
-            .values(consumer=self.sub.name, event_id=envelope.id)
-            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        )
+        result = await session.execute(self._claim_one, {"consumer": self.sub.name, "event_id": envelope.id})
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _claim_all(self, session: AsyncSession, envelopes: list[CloudEvent]) -> list[bool]:
+        """`_claim` for several events in one statement: which of them are new (an event twice: the first)."""
+        rows = [{"consumer": self.sub.name, "event_id": e.id} for e in envelopes]
+        new = {event_id for (event_id,) in await session.execute(self._claim_group, rows)}
+        outcomes = []
+        for e in envelopes:
+            outcomes.append(e.id in new)
+            new.discard(e.id)
+        return outcomes
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: BaseException, *, attempts: int) -> None:
         """Publish the original record with the error to the dead-letter topic; wait until Kafka has it."""

@@ -126,12 +126,14 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         lease_seconds: float = 10.0,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+        linger: float = 0.0,
     ) -> None:
         self.db = db
         self.service = service
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
+        self.linger = linger
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._producer_factory = producer_factory or (
             lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay")
@@ -163,8 +165,8 @@ class OutboxRelay:
                         continue
                     sent = await self.publish_batch()
                     backoff = 0.2
-                    if sent < self.batch_size:
-                        await self._sleep(self.poll_interval)
+                    if sent < self.batch_size and await self._sleep(self.poll_interval) and self.linger:
+                        await asyncio.sleep(self.linger)  # woken by a commit: let the next few commits join
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -224,12 +226,15 @@ class OutboxRelay:
         if producer is not None:
             await close_quietly(producer)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait for a wake-up or `seconds`; True when woken (and not stopping)."""
+        woken = True
         try:
             await asyncio.wait_for(self._wake.wait(), seconds)
         except TimeoutError:
-            pass
+            woken = False
         self._wake.clear()
+        return woken and not self._stopping.is_set()
 
     async def _hold_lease(self) -> bool:
         """Take or renew the service's relay lease; True while this relay is the one publisher.

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, and_, case, delete, insert, or_, select, text
+from sqlalchemy import Column, MetaData, Table, and_, bindparam, case, delete, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -339,6 +339,14 @@ STAGED_MAX_SPAN = text(
 )
 
 
+#: Built once (its cache key too): what `_write_facts` reads back after merging rows without a staging table.
+_ENDED_SPANS = select(FACT.c.received_date, FACT.c.open_until).where(
+    FACT.c.dossier_id.in_(bindparam("touched", expanding=True)),
+    FACT.c.open_until != bindparam("open"),
+    FACT.c.received_date.is_not(None),
+)
+
+
 class Projector:
     def __init__(self, dialect: str, *, copy_threshold: int = COPY_THRESHOLD) -> None:
         self.dialect = dialect
@@ -394,11 +402,7 @@ class Projector:
             touched = [r["dossier_id"] for r in rows if r["open_until"] != OPEN or r["received_at"] is not None]
             if not touched:
                 return None
-            stored = await session.execute(
-                select(FACT.c.received_date, FACT.c.open_until).where(
-                    FACT.c.dossier_id.in_(touched), FACT.c.open_until != OPEN, FACT.c.received_date.is_not(None)
-                )
-            )
+            stored = await session.execute(_ENDED_SPANS, {"touched": touched, "open": OPEN})
             return max(((until - received).days for received, until in stored), default=None)
         await session.execute(CREATE_STAGE)  # also opens the transaction before the COPY on the raw connection
         connection = await session.connection()

@@ -36,7 +36,9 @@ def test_split_days_adds_up() -> None:
 
 async def test_after_a_supplement_the_processing_time_restarts_from_zero(env: Env) -> None:
     c, who = env.client, env.who
-    d = received(INTER3, days=12)
+    # received a week ago: working time has run before the pause whatever the hour the test runs (after office
+    # hours, a dossier received minutes ago has used none, and restarting would equal shifting by the pause)
+    d = received(INTER3, days=12, received_at=datetime.now(UTC) - timedelta(days=7))
     before = await env.start(d)
     base = f"/journeys/{d.dossier_id}"
     problem(await c.post(f"{base}/supplement", json={"missing": ["TP01"], "reason": "x"}, headers=who(CITY_JUSTICE)),
