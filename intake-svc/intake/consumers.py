@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intake.models import Dossier
 from intake.repository import add_step, dossier
 from intake.schemas import CLOSED, Status
 from intake.settings import Settings
@@ -23,6 +24,20 @@ from services import catalogue_replica
 from services.bus.consumer import Handler, Subscription
 from services.events import CloudEvent, EventPayload
 from services.topics import PAYMENT_PAYMENTS, ROUTING_JOURNEYS
+
+_LOCKED = "intake_locked_dossiers"
+
+
+async def _locked(session: AsyncSession, dossier_id: str) -> Dossier | None:
+    """The dossier, locked for this transaction; read once per transaction (the consumer applies the events of one
+    poll together, and a routing command announces several steps of one dossier at once)."""
+    held: dict[str, Dossier] = session.info.setdefault(_LOCKED, {})
+    d = held.get(dossier_id)
+    if d is None:
+        d = await dossier(session, dossier_id, lock=True)
+        if d is not None:
+            held[dossier_id] = d
+    return d
 
 
 async def apply_progress(
@@ -39,7 +54,7 @@ async def apply_progress(
 ) -> None:
     """Record a step of another service in the dossier's history and move its status and appointment (never those
     of a closed one)."""
-    d = await dossier(session, dossier_id, lock=True)
+    d = await _locked(session, dossier_id)
     if d is None:
         return  # not ours (another intake deployment) or not yet known: nothing to show
     if Status(d.status) not in CLOSED:
@@ -65,7 +80,7 @@ async def apply_supplement_request(
 ) -> None:
     """The processing unit asked for more (form 02 via the desk): the applicant supplements at intake, which then
     announces `DossierSupplemented`."""
-    d = await dossier(session, dossier_id, lock=True)
+    d = await _locked(session, dossier_id)
     if d is None or Status(d.status) in CLOSED:
         return
     names: dict[str, str] = {}
@@ -93,7 +108,7 @@ async def apply_new_appointment(
     session: AsyncSession, envelope: CloudEvent, dossier_id: str, appointment_at: datetime, at: datetime, note: str
 ) -> None:
     """The one extension (form 04): the appointment date moves to the date routing set."""
-    d = await dossier(session, dossier_id, lock=True)
+    d = await _locked(session, dossier_id)
     if d is None or Status(d.status) in CLOSED:
         return
     d.appointment_at = appointment_at

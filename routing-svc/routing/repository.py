@@ -15,7 +15,7 @@ from routing.models import Extension, Hop, Journey, JourneyAction, JourneyStep
 # instead of building the expression and its key again on every call (a sixth of routing-svc's CPU per request).
 _DOSSIER = bindparam("dossier_id")
 _JOURNEY = select(Journey).where(Journey.dossier_id == _DOSSIER)
-_JOURNEY_FOR_UPDATE = _JOURNEY.with_for_update()  # PostgreSQL row lock; SQLite serialises writers (BEGIN IMMEDIATE)
+_JOURNEY_EXISTS = select(Journey.dossier_id).where(Journey.dossier_id == _DOSSIER)
 _STEPS = select(JourneyStep).where(JourneyStep.dossier_id == _DOSSIER).order_by(JourneyStep.seq)
 _HOP = select(Hop).where(Hop.id == bindparam("hop_id"), Hop.dossier_id == _DOSSIER)
 _HOPS = select(Hop).where(Hop.dossier_id == _DOSSIER).order_by(Hop.id)
@@ -30,12 +30,16 @@ _JOURNEY_STATE = select(
     .scalar_subquery(),
     exists().where(Extension.dossier_id == Journey.dossier_id),
 ).where(Journey.dossier_id == _DOSSIER)
+# PostgreSQL row lock; SQLite serialises writers (BEGIN IMMEDIATE)
 _JOURNEY_STATE_FOR_UPDATE = _JOURNEY_STATE.with_for_update(of=Journey)
 
 
-async def journey(session: AsyncSession, dossier_id: str, *, for_update: bool = False) -> Journey | None:
-    stmt = _JOURNEY_FOR_UPDATE if for_update else _JOURNEY
-    return (await session.execute(stmt, {"dossier_id": dossier_id})).scalar_one_or_none()
+async def journey(session: AsyncSession, dossier_id: str) -> Journey | None:
+    return (await session.execute(_JOURNEY, {"dossier_id": dossier_id})).scalar_one_or_none()
+
+
+async def journey_exists(session: AsyncSession, dossier_id: str) -> bool:
+    return await session.scalar(_JOURNEY_EXISTS, {"dossier_id": dossier_id}) is not None
 
 
 async def journey_state(

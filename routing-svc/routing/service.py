@@ -228,7 +228,7 @@ class Journeys:
 
     async def start(self, payload: DossierReceived) -> Journey | None:
         """DossierReceived → the journey, its planned steps, and the first hop (or the first step at the desk)."""
-        if await repo.journey(self.session, payload.dossier_id) is not None:
+        if await repo.journey_exists(self.session, payload.dossier_id):
             return None  # already started (a replay under another event id)
         cal = await self.calendar()
         planned, inter_level, problem = await self.plan(payload)

@@ -217,10 +217,7 @@ class EventConsumer:
                 await self._commit_if_due()
                 continue
             async with self.batch_lock:
-                for tp, records in batches.items():
-                    if self._stopping.is_set():
-                        return
-                    await self._handle_records(consumer, tp, records)
+                await self._handle_records(consumer, batches)
                 await self._commit_if_due()
 
     async def _commit_if_due(self) -> None:
@@ -246,27 +243,36 @@ class EventConsumer:
             log.warning("offset_commit_failed", consumer=self.sub.name, partitions=len(offsets), error=repr(exc))
 
     async def _handle_records(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        """One partition's records from one poll, in order. The offset to commit moves past a record only once it
-        is dealt with: skipped, dead-lettered, or applied with the records grouped before it."""
+        """The records of one poll, each partition's in order; those of all partitions are grouped together (a
+        topic's events are spread over its partitions by dossier). The offset to commit moves past a record only
+        once it is dealt with: skipped, dead-lettered, or applied with the records grouped before it."""
         group: list[_Ready] = []
-        upto = None
-        for record in records:
-            if tp not in consumer.assignment():
-                return  # revoked while we worked; the new owner starts from the committed offset
-            ready = await self._prepare(record)
-            if ready is not None:
-                group.append(ready)
-            upto = record.offset + 1
-            if len(group) >= self.group_size:
+        dealt_with: dict[TopicPartition, int] = {}  # offsets past the records of `group` and those skipped since
+
+        async def apply() -> None:
+            nonlocal group
+            if group:
                 await self._apply_group(group)
                 group = []
-            if not group:
-                self._pending[tp] = upto
-        if group and upto is not None:
-            await self._apply_group(group)
-            self._pending[tp] = upto
+            self._pending.update(dealt_with)
+            dealt_with.clear()
+
+        for tp, records in batches.items():
+            for record in records:
+                if self._stopping.is_set():
+                    await apply()
+                    return
+                if tp not in consumer.assignment():
+                    break  # revoked while we worked; the new owner starts from the committed offset
+                ready = await self._prepare(record)
+                if ready is not None:
+                    group.append(ready)
+                dealt_with[tp] = record.offset + 1
+                if len(group) >= self.group_size or not group:
+                    await apply()
+        await apply()
 
     async def _prepare(self, record: ConsumerRecord[bytes, bytes]) -> _Ready | None:
         """The decoded event and its handler; None when the record is skipped or dead-lettered as poison."""

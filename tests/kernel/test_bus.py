@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 from sqlalchemy import func, select
 
 from services.bus.consumer import RetryLater
@@ -225,6 +226,34 @@ async def test_group_handler_applies_the_new_events_of_a_poll_together_once_each
     assert any(len(g) > 1 for g in groups)  # several events in one call
     assert sorted(seq for g in groups for seq in g) == list(range(6))  # each event once
     assert [e[0] for e in await support.effects(consumer_db)] == [e.id for e in events]
+
+
+async def test_events_of_several_partitions_in_one_poll_share_one_transaction(
+    producer_db: Database, consumer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
+) -> None:
+    keys = [f"spread-{k}" for k in range(8)]
+    partition_of = {key: (murmur2(key.encode()) & 0x7FFFFFFF) % support.TOPIC.partitions for key in keys}
+    assert len(set(partition_of.values())) > 1  # the keys are spread over the topic's partitions
+    events = [await support.write_event(producer_db, topics, key, 1) for key in keys]
+    await support.wait_for(lambda: _outbox_rows_are(producer_db, 0), timeout=30)  # all in Kafka before the poll
+    groups: list[list[str]] = []
+
+    async def group_handler(session, items):  # type: ignore[no-untyped-def]
+        groups.append([payload.key for _, payload in items])
+        for envelope, payload in items:
+            await support.record_effect(session, envelope, payload)
+
+    consumer = support.make_consumer(consumer_db, broker.bootstrap, topics, group_handler=group_handler)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await support.wait_for(lambda: _count_is(consumer_db, len(keys)), timeout=60)
+        await asyncio.sleep(1.0)
+    finally:
+        await consumer.stop()
+        await asyncio.wait_for(task, 30)
+    assert any(len({partition_of[key] for key in g}) > 1 for g in groups)  # one call across partitions
+    assert sorted(key for g in groups for key in g) == sorted(keys)  # each event once
+    assert sorted(e[0] for e in await support.effects(consumer_db)) == sorted(e.id for e in events)
 
 
 async def _outbox_rows_are(db: Database, n: int) -> bool:
