@@ -53,7 +53,7 @@ class ServiceSettings(BaseSettings):
     #: After a commit wakes the relay, it waits this long before reading the outbox, so that the events of the
     #: commits meanwhile go out in the same produce request and delete (under load: a few rows per batch instead
     #: of one). Adds at most this much to an event's latency.
-    relay_linger: float = 0.05
+    relay_linger: float = 0.1
 
     consumers_enabled: bool = True
     consumer_max_attempts: int = 5
@@ -64,7 +64,7 @@ class ServiceSettings(BaseSettings):
     #: under load, one fetch (and one transaction, see `EventConsumer.group_size`) carries many events instead of
     #: one fetch per event for every consumer group. Adds at most the wait to an event's latency.
     consumer_fetch_min_bytes: int = 64 * 1024
-    consumer_fetch_max_wait_ms: int = 100
+    consumer_fetch_max_wait_ms: int = 300
 
     @classmethod
     def settings_customise_sources(
