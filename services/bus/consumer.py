@@ -5,9 +5,9 @@ For each record, in partition order:
    to the group's dead-letter topic at once (no retry can fix it);
 2. a type this consumer has no handler for is skipped (without parsing it when the `ce_type` header names it);
 3. otherwise a transaction inserts (consumer, event id) into the inbox and runs the handler; a duplicate event id
-   means the effect already happened, so the handler is not called again. The handled events of one partition
-   from one poll share a transaction (up to `group_size`; the subscription's `group_handler`, if any, takes them
-   at once); if any of them fails, the group is split and the failing event goes on alone, as below;
+   means the effect already happened, so the handler is not called again. The handled events of one poll, from
+   all its partitions, share a transaction (up to `group_size`; the subscription's `group_handler`, if any, takes
+   them at once); if any of them fails, the group is split and the failing event goes on alone, as below;
 4. offsets are committed after the database commits, at most once a `commit_interval`, only for partitions still
    assigned (and before partitions are given up or the consumer stops).
 
@@ -150,7 +150,7 @@ class EventConsumer:
         #: inbox makes a record read again after a crash a no-op; a commit per batch cost the consumers and the
         #: broker more than the records themselves under a steady trickle of events.
         self.commit_interval = commit_interval
-        #: Records of one partition from one poll are applied together, up to this many per transaction (see
+        #: The records of one poll (all partitions) are applied together, up to this many per transaction (see
         #: `_apply_group`); 1 applies each record in a transaction of its own.
         self.group_size = max(1, group_size)
         self.fetch_min_bytes = fetch_min_bytes
