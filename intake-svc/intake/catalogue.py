@@ -21,10 +21,6 @@ from services.contracts.catalogue import OnlineLevel, ProcedureVersion, Processi
 from services.contracts.intake import Channel
 from services.errors import Invalid, Problem
 
-#: Replica changes applied in this process (`services.catalogue_replica.generation`): a cached answer read under an
-#: older count is stale.
-replica_generation = catalogue_replica.generation
-
 
 @dataclass(frozen=True)
 class Terms:
@@ -47,18 +43,18 @@ class ReplicaCache:
     """Per-application caches over the replica, so that a submission reads nothing of it on a warm process.
 
     Procedure versions are immutable: a parsed version is kept for good. The version in force with the unit's
-    offering (per procedure, unit and business day) and the calendar are kept until the replica consumer of this
-    process applies a change (`replica_generation`) and for at most `ttl` seconds (changes applied by another
-    process). Only found terms are cached: an unknown procedure is looked up again on the next request."""
+    offering (per procedure, unit and business day) is kept until the replica consumer of this process applies a
+    change (`catalogue_replica.generation`) and for at most `ttl` seconds (changes applied by another process).
+    Only found terms are cached: an unknown procedure is looked up again on the next request. The calendar comes
+    from the replica's own memo (`catalogue_replica.calendar`), kept by the same rule."""
 
     def __init__(self, ttl: float = 2.0) -> None:
         self.versions: dict[tuple[str, int], ProcedureVersion] = {}
         self.ttl = ttl
         self._terms: dict[tuple[str, str, date], tuple[float, int, _TermsRow]] = {}
-        self._calendar: tuple[float, int, WorkingCalendar] | None = None
 
     def _fresh(self, stamp: float, generation: int) -> bool:
-        return generation == replica_generation.value and time.monotonic() - stamp < self.ttl
+        return generation == catalogue_replica.generation.value and time.monotonic() - stamp < self.ttl
 
     async def version(self, session: AsyncSession, code: str, version: int) -> ProcedureVersion:
         found = self.versions.get((code, version))
@@ -78,7 +74,7 @@ class ReplicaCache:
         cached = self._terms.get(key)
         if cached is not None and self._fresh(cached[0], cached[1]):
             return cached[2]
-        generation = replica_generation.value  # read before the query: a change applied meanwhile stays visible
+        generation = catalogue_replica.generation.value  # before the query: a change applied meanwhile shows
         row = (await session.execute(_TERMS, {"code": code, "unit": unit, "day": day})).first()
         if row is None:
             self._terms.pop(key, None)
@@ -90,12 +86,7 @@ class ReplicaCache:
         return found
 
     async def calendar(self, session: AsyncSession) -> WorkingCalendar:
-        if self._calendar is not None and self._fresh(self._calendar[0], self._calendar[1]):
-            return self._calendar[2]
-        generation = replica_generation.value
-        cal = await working_calendar(session)
-        self._calendar = (time.monotonic(), generation, cal)
-        return cal
+        return await working_calendar(session)
 
 
 def _terms_query() -> Any:

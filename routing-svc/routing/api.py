@@ -91,10 +91,7 @@ async def get_actions(dossier_id: str, session: SessionDep, who: CurrentIdentity
 
 async def _act(svc: Journeys, j: Journey) -> JourneyOut:
     await svc.session.flush()
-    extended = svc.extended.get(j.dossier_id)
-    if extended is None:
-        extended = await repo.extension(svc.session, j.dossier_id) is not None
-    return await _detail(svc.session, j, await svc.steps(j), extended)
+    return await _detail(svc.session, j, await svc.steps(j), svc.extended[j.dossier_id])
 
 
 async def _acted_on(svc: Journeys, dossier_id: str) -> JourneyOut:

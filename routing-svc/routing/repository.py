@@ -19,7 +19,6 @@ _JOURNEY_EXISTS = select(Journey.dossier_id).where(Journey.dossier_id == _DOSSIE
 _STEPS = select(JourneyStep).where(JourneyStep.dossier_id == _DOSSIER).order_by(JourneyStep.seq)
 _HOP = select(Hop).where(Hop.id == bindparam("hop_id"), Hop.dossier_id == _DOSSIER)
 _HOPS = select(Hop).where(Hop.dossier_id == _DOSSIER).order_by(Hop.id)
-_LAST_ACTION_SEQ = select(func.max(JourneyAction.seq)).where(JourneyAction.dossier_id == _DOSSIER)
 INSERT_ACTION = insert(JourneyAction.__table__)
 # A command reads with its journey what it would otherwise ask in two more statements: the last action's number
 # (the next one is appended after it) and whether the one extension was granted (every answer shows it).
@@ -68,11 +67,6 @@ async def actions(session: AsyncSession, dossier_id: str) -> list[JourneyAction]
         select(JourneyAction).where(JourneyAction.dossier_id == dossier_id).order_by(JourneyAction.seq)
     )
     return list(rows)
-
-
-async def next_action_seq(session: AsyncSession, dossier_id: str) -> int:
-    current = await session.scalar(_LAST_ACTION_SEQ, {"dossier_id": dossier_id})
-    return int(current or 0) + 1
 
 
 async def extension(session: AsyncSession, dossier_id: str) -> Extension | None:

@@ -97,7 +97,7 @@ class Journeys:
         **data: Any,
     ) -> None:
         """Append to the action log and fold the action into the derived status."""
-        seq = self._next_seq.get(j.dossier_id) or await repo.next_action_seq(self.session, j.dossier_id)
+        seq = self._next_seq[j.dossier_id]  # set when the journey was started or loaded in this transaction
         self._next_seq[j.dossier_id] = seq + 1
         await self.session.execute(
             repo.INSERT_ACTION,

@@ -207,22 +207,7 @@ async def test_group_handler_applies_the_new_events_of_a_poll_together_once_each
     producer_db: Database, consumer_db: Database, broker: Broker, topics: str, relay: OutboxRelay
 ) -> None:
     events = [await support.write_event(producer_db, topics, "grouped", seq) for seq in range(6)]
-    await support.wait_for(lambda: _outbox_rows_are(producer_db, 0), timeout=30)  # all in Kafka before the poll
-    groups: list[list[int]] = []
-
-    async def group_handler(session, items):  # type: ignore[no-untyped-def]
-        groups.append([payload.seq for _, payload in items])
-        for envelope, payload in items:
-            await support.record_effect(session, envelope, payload)
-
-    consumer = support.make_consumer(consumer_db, broker.bootstrap, topics, group_handler=group_handler)
-    task = asyncio.create_task(consumer.run())
-    try:
-        await support.wait_for(lambda: _count_is(consumer_db, 6), timeout=60)
-        await asyncio.sleep(1.0)
-    finally:
-        await consumer.stop()
-        await asyncio.wait_for(task, 30)
+    groups = [[p.seq for p in g] for g in await _consume_in_groups(producer_db, consumer_db, broker, topics, 6)]
     assert any(len(g) > 1 for g in groups)  # several events in one call
     assert sorted(seq for g in groups for seq in g) == list(range(6))  # each event once
     assert [e[0] for e in await support.effects(consumer_db)] == [e.id for e in events]
@@ -235,25 +220,34 @@ async def test_events_of_several_partitions_in_one_poll_share_one_transaction(
     partition_of = {key: (murmur2(key.encode()) & 0x7FFFFFFF) % support.TOPIC.partitions for key in keys}
     assert len(set(partition_of.values())) > 1  # the keys are spread over the topic's partitions
     events = [await support.write_event(producer_db, topics, key, 1) for key in keys]
+    groups = [[p.key for p in g] for g in await _consume_in_groups(producer_db, consumer_db, broker, topics, len(keys))]
+    assert any(len({partition_of[key] for key in g}) > 1 for g in groups)  # one call across partitions
+    assert sorted(key for g in groups for key in g) == sorted(keys)  # each event once
+    assert sorted(e[0] for e in await support.effects(consumer_db)) == sorted(e.id for e in events)
+
+
+async def _consume_in_groups(
+    producer_db: Database, consumer_db: Database, broker: Broker, topics: str, n: int
+) -> list[list[CounterIncremented]]:
+    """Once the relay has put everything in Kafka, consume through a group handler until `n` effects are there;
+    the payloads of each call of the handler."""
     await support.wait_for(lambda: _outbox_rows_are(producer_db, 0), timeout=30)  # all in Kafka before the poll
-    groups: list[list[str]] = []
+    groups: list[list[CounterIncremented]] = []
 
     async def group_handler(session, items):  # type: ignore[no-untyped-def]
-        groups.append([payload.key for _, payload in items])
+        groups.append([payload for _, payload in items])
         for envelope, payload in items:
             await support.record_effect(session, envelope, payload)
 
     consumer = support.make_consumer(consumer_db, broker.bootstrap, topics, group_handler=group_handler)
     task = asyncio.create_task(consumer.run())
     try:
-        await support.wait_for(lambda: _count_is(consumer_db, len(keys)), timeout=60)
-        await asyncio.sleep(1.0)
+        await support.wait_for(lambda: _count_is(consumer_db, n), timeout=60)
+        await asyncio.sleep(1.0)  # an event applied twice would show by now
     finally:
         await consumer.stop()
         await asyncio.wait_for(task, 30)
-    assert any(len({partition_of[key] for key in g}) > 1 for g in groups)  # one call across partitions
-    assert sorted(key for g in groups for key in g) == sorted(keys)  # each event once
-    assert sorted(e[0] for e in await support.effects(consumer_db)) == sorted(e.id for e in events)
+    return groups
 
 
 async def _outbox_rows_are(db: Database, n: int) -> bool:
