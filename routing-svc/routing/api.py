@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from routing import repository as repo
 from routing.forms import STATUS_LABELS_VI, render_form04, render_form05
-from routing.models import Journey, JourneyStep
+from routing.models import Hop, Journey, JourneyStep
 from routing.schemas import (
     ActionOut,
     AssignIn,
@@ -57,11 +57,11 @@ def summary(j: Journey) -> JourneySummary:
     return out
 
 
-async def _detail(session: SessionDep, j: Journey, steps: list[JourneyStep], extended: bool) -> JourneyOut:
+def _detail(j: Journey, steps: list[JourneyStep], hops: list[Hop], extended: bool) -> JourneyOut:
     out = JourneyOut.model_validate(j, from_attributes=True)
     out.status_label = STATUS_LABELS_VI[NationalStatus(j.status)]
     out.steps = [StepOut.model_validate(s) for s in steps]
-    out.hops = [HopOut.model_validate(h) for h in await repo.hops(session, j.dossier_id)]
+    out.hops = [HopOut.model_validate(h) for h in hops]
     out.extended = extended
     return out
 
@@ -80,7 +80,8 @@ async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> tupl
 
 @router.get("/journeys/{dossier_id}", response_model=JourneyOut, summary="A dossier's journey")
 async def get_journey(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> JourneyOut:
-    return await _detail(session, *await _readable(session, dossier_id, who))
+    j, steps, extended = await _readable(session, dossier_id, who)
+    return _detail(j, steps, await repo.hops(session, dossier_id), extended)
 
 
 @router.get("/journeys/{dossier_id}/actions", response_model=list[ActionOut], summary="The action log")
@@ -91,7 +92,7 @@ async def get_actions(dossier_id: str, session: SessionDep, who: CurrentIdentity
 
 async def _act(svc: Journeys, j: Journey) -> JourneyOut:
     await svc.session.flush()
-    return await _detail(svc.session, j, await svc.steps(j), svc.extended[j.dossier_id])
+    return _detail(j, await svc.steps(j), await svc.hops(j), svc.extended[j.dossier_id])
 
 
 async def _acted_on(svc: Journeys, dossier_id: str) -> JourneyOut:

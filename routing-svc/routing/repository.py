@@ -17,9 +17,9 @@ _DOSSIER = bindparam("dossier_id")
 _JOURNEY = select(Journey).where(Journey.dossier_id == _DOSSIER)
 _JOURNEY_EXISTS = select(Journey.dossier_id).where(Journey.dossier_id == _DOSSIER)
 _STEPS = select(JourneyStep).where(JourneyStep.dossier_id == _DOSSIER).order_by(JourneyStep.seq)
-_HOP = select(Hop).where(Hop.id == bindparam("hop_id"), Hop.dossier_id == _DOSSIER)
 _HOPS = select(Hop).where(Hop.dossier_id == _DOSSIER).order_by(Hop.id)
 INSERT_ACTION = insert(JourneyAction.__table__)
+INSERT_HOP = insert(Hop.__table__).returning(Hop.__table__.c.id)
 # A command reads with its journey what it would otherwise ask in two more statements: the last action's number
 # (the next one is appended after it) and whether the one extension was granted (every answer shows it).
 _JOURNEY_STATE = select(
@@ -52,10 +52,6 @@ async def journey_state(
 
 async def steps(session: AsyncSession, dossier_id: str) -> list[JourneyStep]:
     return list(await session.scalars(_STEPS, {"dossier_id": dossier_id}))
-
-
-async def hop(session: AsyncSession, dossier_id: str, hop_id: int) -> Hop | None:
-    return (await session.execute(_HOP, {"hop_id": hop_id, "dossier_id": dossier_id})).scalar_one_or_none()
 
 
 async def hops(session: AsyncSession, dossier_id: str) -> list[Hop]:

@@ -7,9 +7,11 @@ and writes the events to the outbox, all in the caller's transaction. A refused 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,14 +22,14 @@ from routing import status as st
 from routing.models import Extension, Hop, Journey, JourneyStep
 from services import catalogue_replica, clock
 from services.bus.consumer import RetryLater
-from services.bus.outbox import enqueue
+from services.bus.outbox import enqueue_many
 from services.calendar import WorkingCalendar
 from services.contracts import routing as ev
 from services.contracts.catalogue import UnitChanged
 from services.contracts.intake import DossierReceived
 from services.contracts.routing import HopKind, NationalStatus, Outcome
 from services.errors import Conflict, Invalid, NotFound, Problem
-from services.events import EventPayload, new_event
+from services.events import CloudEvent, EventPayload, new_event
 from services.identity import Identity, Role
 from services.topics import ROUTING_JOURNEYS
 
@@ -59,6 +61,22 @@ class PlannedStep:
     share: int
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def command(fn: Callable[Concatenate[Journeys, P], Awaitable[R]]) -> Callable[Concatenate[Journeys, P], Awaitable[R]]:
+    """A command's entry point: the actions it logged and the events it emitted are written when it returns."""
+
+    @functools.wraps(fn)
+    async def run(self: Journeys, *args: P.args, **kwargs: P.kwargs) -> R:
+        result = await fn(self, *args, **kwargs)
+        await self.write_log()
+        return result
+
+    return run
+
+
 class Journeys:
     """Commands on journeys inside one transaction."""
 
@@ -67,11 +85,16 @@ class Journeys:
         self.topic = ROUTING_JOURNEYS.full_name(topic_prefix)
         self._now = now
         self._calendar: WorkingCalendar | None = None
-        # Read once per transaction: the route of a journey (its steps, changed in place) and its next action seq.
+        # Read once per transaction: the route of a journey (its steps, changed in place), its hops and its next
+        # action seq.
         self._steps: dict[str, list[JourneyStep]] = {}
+        self._hops: dict[str, list[Hop]] = {}
         self._next_seq: dict[str, int] = {}
         #: whether each journey loaded in this transaction has had its one extension
         self.extended: dict[str, bool] = {}
+        # What a command appends to the action log and to the outbox, written in one statement each when it ends
+        self._actions: list[dict[str, Any]] = []
+        self._events: list[CloudEvent] = []
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -84,7 +107,16 @@ class Journeys:
         return self._calendar
 
     async def emit(self, payload: EventPayload, dossier_id: str) -> None:
-        await enqueue(self.session, new_event(payload, source=SOURCE, subject=dossier_id), topic=self.topic)
+        self._events.append(new_event(payload, source=SOURCE, subject=dossier_id))
+
+    async def write_log(self) -> None:
+        """Write the actions and events appended since the last call, in their order."""
+        if self._actions:
+            await self.session.execute(repo.INSERT_ACTION, self._actions)
+            self._actions = []
+        if self._events:
+            await enqueue_many(self.session, [(e, self.topic, None) for e in self._events])
+            self._events = []
 
     async def log(
         self,
@@ -99,8 +131,7 @@ class Journeys:
         """Append to the action log and fold the action into the derived status."""
         seq = self._next_seq[j.dossier_id]  # set when the journey was started or loaded in this transaction
         self._next_seq[j.dossier_id] = seq + 1
-        await self.session.execute(
-            repo.INSERT_ACTION,
+        self._actions.append(
             {
                 "dossier_id": j.dossier_id,
                 "seq": seq,
@@ -111,7 +142,7 @@ class Journeys:
                 "unit": actor.unit,
                 "note": note,
                 "data": data,
-            },
+            }
         )
         j.status = int(st.next_status(NationalStatus(j.status) if j.status else None, action, data))
         j.updated_at = at or self.now()
@@ -171,6 +202,12 @@ class Journeys:
             found = self._steps[j.dossier_id] = await repo.steps(self.session, j.dossier_id)
         return found
 
+    async def hops(self, j: Journey) -> list[Hop]:
+        found = self._hops.get(j.dossier_id)
+        if found is None:
+            found = self._hops[j.dossier_id] = await repo.hops(self.session, j.dossier_id)
+        return found
+
     async def step(self, j: Journey, seq: int | None) -> JourneyStep | None:
         if seq is None:
             return None
@@ -226,6 +263,7 @@ class Journeys:
             steps.append(PlannedStep(i, step.level, unit_id, step.share_percent))
         return steps, True, problem
 
+    @command
     async def start(self, payload: DossierReceived) -> Journey | None:
         """DossierReceived → the journey, its planned steps, and the first hop (or the first step at the desk)."""
         if await repo.journey_exists(self.session, payload.dossier_id):
@@ -318,19 +356,20 @@ class Journeys:
         at: datetime | None = None,
     ) -> Hop:
         at = at or self.now()
-        hop = Hop(
-            dossier_id=j.dossier_id,
-            kind=kind.value,
-            from_unit=j.holder_unit,
-            to_unit=to_unit,
-            step_seq=step_seq,
-            state="requested",
-            requested_at=at,
-            requested_by=actor.subject,
-            note=note,
-        )
-        self.session.add(hop)
-        await self.session.flush()
+        fields: dict[str, Any] = {
+            "dossier_id": j.dossier_id,
+            "kind": kind.value,
+            "from_unit": j.holder_unit,
+            "to_unit": to_unit,
+            "step_seq": step_seq,
+            "state": "requested",
+            "requested_at": at,
+            "requested_by": actor.subject,
+            "note": note,
+        }
+        # Inserted at once for its id, without flushing the journey's pending changes (they go in one UPDATE).
+        hop = Hop(id=(await self.session.execute(repo.INSERT_HOP, fields)).scalar_one(), **fields)
+        self._hops.pop(j.dossier_id, None)  # read again (with this one) when the answer lists them
         j.pending_unit = to_unit
         j.pending_hop_id = hop.id
         if step_seq is not None:  # the clock of the step the hop leads into runs from now on
@@ -358,6 +397,7 @@ class Journeys:
 
     # -- hops ------------------------------------------------------------------------------------------------------
 
+    @command
     async def transfer(self, dossier_id: str, actor: Actor, to_unit: str | None, note: str | None) -> Hop:
         """The holder sends the dossier to the next step's unit (or another one: re-routing after a rejection)."""
         j = await self.load(dossier_id)
@@ -378,7 +418,7 @@ class Journeys:
         return await self.request_hop(j, HopKind.FORWARD, target, seq, actor, note=note)
 
     async def _pending_hop(self, j: Journey, hop_id: int, actor: Actor) -> Hop:
-        hop = await repo.hop(self.session, j.dossier_id, hop_id)
+        hop = next((h for h in await self.hops(j) if h.id == hop_id), None)
         if hop is None:
             raise NotFound(f"No hop {hop_id} for dossier {j.code}.", code="hop-not-found")
         if hop.state != "requested":
@@ -391,6 +431,7 @@ class Journeys:
             )
         return hop
 
+    @command
     async def accept_hop(self, dossier_id: str, hop_id: int, actor: Actor) -> Journey:
         j = await self.load(dossier_id)
         hop = await self._pending_hop(j, hop_id, actor)
@@ -417,6 +458,7 @@ class Journeys:
             self.set_phase(j, "active")
         return j
 
+    @command
     async def reject_hop(self, dossier_id: str, hop_id: int, actor: Actor, reason: str) -> Journey:
         j = await self.load(dossier_id)
         hop = await self._pending_hop(j, hop_id, actor)
@@ -445,6 +487,7 @@ class Journeys:
 
     # -- processing ------------------------------------------------------------------------------------------------
 
+    @command
     async def assign(self, dossier_id: str, actor: Actor, officer: str, note: str | None) -> Journey:
         j = await self.load(dossier_id)
         self.require_holder(j, actor)
@@ -458,6 +501,7 @@ class Journeys:
         )
         return j
 
+    @command
     async def complete(self, dossier_id: str, actor: Actor, result: str | None, note: str | None) -> Journey:
         """Complete the holder's step: on to the next step's unit, or, at the last step, the result is ready."""
         j = await self.load(dossier_id)
@@ -501,6 +545,7 @@ class Journeys:
         await self.finish(j, actor, Outcome.APPROVED, result=result, reasons=[], note=note, at=at)
         return j
 
+    @command
     async def refuse(self, dossier_id: str, actor: Actor, reasons: list[str], note: str | None) -> Journey:
         j = await self.load(dossier_id)
         self.require_holder(j, actor)
@@ -541,6 +586,7 @@ class Journeys:
             j.dossier_id,
         )
 
+    @command
     async def return_to_desk(self, dossier_id: str, actor: Actor, note: str | None) -> Journey:
         j = await self.load(dossier_id)
         self.require_holder(j, actor)
@@ -564,6 +610,7 @@ class Journeys:
 
     # -- clock: supplement, resume, extension ------------------------------------------------------------------------
 
+    @command
     async def request_supplement(self, dossier_id: str, actor: Actor, missing: list[str], reason: str) -> Journey:
         j = await self.load(dossier_id)
         self.require_holder(j, actor)
@@ -580,6 +627,7 @@ class Journeys:
         )
         return j
 
+    @command
     async def resume(self, dossier_id: str, actor: Actor, note: str | None, *, at: datetime | None = None) -> Journey:
         j = await self.load(dossier_id)
         if actor.role != "system":
@@ -620,6 +668,7 @@ class Journeys:
             j.dossier_id,
         )
 
+    @command
     async def extend(self, dossier_id: str, actor: Actor, new_date: date, reason: str) -> Extension:
         """Once per dossier, at least one working day before the due date: form 04 and a new appointment."""
         j = await self.load(dossier_id)
@@ -685,6 +734,7 @@ class Journeys:
 
     # -- intake events -------------------------------------------------------------------------------------------
 
+    @command
     async def close(self, dossier_id: str, action: str, reason: str, at: datetime, unit: str | None) -> None:
         j = await self.find(dossier_id)
         if j is None or j.phase == "closed":
@@ -697,6 +747,7 @@ class Journeys:
         await self.log(j, action, Actor.system(unit, subject="intake"), at=at, note=reason)
         await self.emit(ev.JourneyClosed(**self.ref(j, at), reason=reason), j.dossier_id)
 
+    @command
     async def supplemented(self, dossier_id: str, at: datetime, appointment_at: datetime | None) -> None:
         j = await self.find(dossier_id)
         if j is None or j.phase != "paused":
