@@ -26,6 +26,12 @@ from services.topics import DOMAIN_TOPICS, dead_letter_topic, ensure_topics
 log = structlog.get_logger(__name__)
 
 
+#: A request allocates thousands of container objects (ORM states, rows, models) that die with it. With CPython's
+#: default first threshold (700) the collector ran several times per request and moved many of them to older
+#: generations; measured in routing-svc under the simulated quarter, collections took 4 % of its CPU.
+GC_THRESHOLDS = (10_000, 20, 50)
+
+
 def _freeze_startup_objects() -> None:
     """What exists once a service has started (modules, models, compiled queries, the catalogue cache) lives as long
     as the process. Moving it out of the cyclic collector's reach spares every full collection a walk over it
@@ -33,6 +39,7 @@ def _freeze_startup_objects() -> None:
     global _frozen
     if not _frozen:
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         _frozen = True
 
 
