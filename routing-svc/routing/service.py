@@ -14,7 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from routing import repository as repo
 from routing import sla
@@ -77,6 +79,18 @@ def command(fn: Callable[Concatenate[Journeys, P], Awaitable[R]]) -> Callable[Co
     return run
 
 
+#: the Journeys of a session, checked before it commits (session.info)
+_IN_SESSION = "routing_journeys"
+
+
+@event.listens_for(Session, "before_commit")
+def _nothing_left_unwritten(session: Session) -> None:
+    """A command that logged or emitted without writing it (a public command without @command) fails loudly
+    instead of committing its state change without its actions and events."""
+    if any(svc.unwritten for svc in session.info.get(_IN_SESSION, ())):
+        raise RuntimeError("routing: a command's actions or events were not written (is it marked @command?)")
+
+
 class Journeys:
     """Commands on journeys inside one transaction."""
 
@@ -95,6 +109,7 @@ class Journeys:
         # What a command appends to the action log and to the outbox, written in one statement each when it ends
         self._actions: list[dict[str, Any]] = []
         self._events: list[CloudEvent] = []
+        session.info.setdefault(_IN_SESSION, []).append(self)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -106,8 +121,12 @@ class Journeys:
             self._calendar = await catalogue_replica.calendar(self.session)
         return self._calendar
 
-    async def emit(self, payload: EventPayload, dossier_id: str) -> None:
+    def emit(self, payload: EventPayload, dossier_id: str) -> None:
         self._events.append(new_event(payload, source=SOURCE, subject=dossier_id))
+
+    @property
+    def unwritten(self) -> bool:
+        return bool(self._actions or self._events)
 
     async def write_log(self) -> None:
         """Write the actions and events appended since the last call, in their order."""
@@ -118,7 +137,7 @@ class Journeys:
             await enqueue_many(self.session, [(e, self.topic, None) for e in self._events])
             self._events = []
 
-    async def log(
+    def log(
         self,
         j: Journey,
         action: str,
@@ -306,8 +325,8 @@ class Journeys:
         self._next_seq[j.dossier_id] = 1  # a journey that did not exist has no actions
         self.extended[j.dossier_id] = False
         desk = Actor.system(payload.receiving_unit, subject="intake")
-        await self.log(j, st.RECEIVED, desk, at=at, procedure_version=payload.procedure_version)
-        await self.emit(
+        self.log(j, st.RECEIVED, desk, at=at, procedure_version=payload.procedure_version)
+        self.emit(
             ev.JourneyStarted(
                 **self.ref(j, at),
                 procedure_code=j.procedure_code,
@@ -325,7 +344,7 @@ class Journeys:
         )
         first = planned[0]
         if problem is not None:
-            await self.log(j, st.ROUTE_BLOCKED, Actor.system(), at=at, note=problem)
+            self.log(j, st.ROUTE_BLOCKED, Actor.system(), at=at, note=problem)
         elif first.unit == payload.receiving_unit:
             await self.begin_step(j, 1, desk, at=at)
         else:
@@ -342,7 +361,7 @@ class Journeys:
         j.step_sla_state = ev.SlaState.ON_TIME.value
         j.officer = None
         self.set_phase(j, "active")
-        await self.log(j, st.STEP_STARTED, actor, at=at, step=seq, unit=step.unit)
+        self.log(j, st.STEP_STARTED, actor, at=at, step=seq, unit=step.unit)
 
     async def request_hop(
         self,
@@ -378,8 +397,8 @@ class Journeys:
             j.step_due_at = target.due_at
             j.step_sla_state = ev.SlaState.ON_TIME.value
         self.set_phase(j, "awaiting")
-        await self.log(j, st.HOP_REQUESTED, actor, at=at, note=note, hop=hop.id, kind=kind.value, to=to_unit)
-        await self.emit(
+        self.log(j, st.HOP_REQUESTED, actor, at=at, note=note, hop=hop.id, kind=kind.value, to=to_unit)
+        self.emit(
             ev.HopRequested(
                 **self.ref(j, at),
                 hop_id=hop.id,
@@ -439,8 +458,8 @@ class Journeys:
         hop.state, hop.decided_at, hop.decided_by = "accepted", at, actor.subject
         j.holder_unit, j.pending_unit, j.pending_hop_id = hop.to_unit, None, None
         j.officer = None
-        await self.log(j, st.HOP_ACCEPTED, actor, at=at, hop=hop.id, kind=hop.kind, from_unit=hop.from_unit)
-        await self.emit(
+        self.log(j, st.HOP_ACCEPTED, actor, at=at, hop=hop.id, kind=hop.kind, from_unit=hop.from_unit)
+        self.emit(
             ev.HopAccepted(**self.ref(j, at), **self._hop_fields(hop), actor=actor.subject, actor_unit=actor.unit),
             j.dossier_id,
         )
@@ -466,8 +485,8 @@ class Journeys:
         hop.state, hop.decided_at, hop.decided_by, hop.reason = "rejected", at, actor.subject, reason
         j.pending_unit, j.pending_hop_id = None, None  # the sender still holds it
         self.set_phase(j, "processed" if hop.kind == HopKind.RETURN.value else "routing")
-        await self.log(j, st.HOP_REJECTED, actor, at=at, note=reason, hop=hop.id, kind=hop.kind)
-        await self.emit(
+        self.log(j, st.HOP_REJECTED, actor, at=at, note=reason, hop=hop.id, kind=hop.kind)
+        self.emit(
             ev.HopRejected(
                 **self.ref(j, at), **self._hop_fields(hop), actor=actor.subject, actor_unit=actor.unit, reason=reason
             ),
@@ -494,8 +513,8 @@ class Journeys:
         self.require_phase(j, "active", "paused", doing="assign an officer")
         at = self.now()
         j.officer = officer
-        await self.log(j, st.ASSIGNED, actor, at=at, note=note, officer=officer)
-        await self.emit(
+        self.log(j, st.ASSIGNED, actor, at=at, note=note, officer=officer)
+        self.emit(
             ev.JourneyAssigned(**self.ref(j, at), unit=j.holder_unit, officer=officer, actor=actor.subject),
             j.dossier_id,
         )
@@ -515,8 +534,8 @@ class Journeys:
             raise Invalid("The last step ends with a result: give `result`.", field="body.result")
         step.state, step.completed_at = "done", at
         step.late = at > step.due_at
-        await self.log(j, st.STEP_COMPLETED, actor, at=at, note=note, step=step.seq)
-        await self.emit(
+        self.log(j, st.STEP_COMPLETED, actor, at=at, note=note, step=step.seq)
+        self.emit(
             ev.StepCompleted(
                 **self.ref(j, at),
                 step_seq=step.seq,
@@ -538,7 +557,7 @@ class Journeys:
                 try:
                     await self.check_unit(following.unit, field="route")
                 except Problem as exc:  # a merged unit on the route: the holder re-routes with /transfer
-                    await self.log(j, st.ROUTE_BLOCKED, Actor.system(), at=at, note=exc.detail)
+                    self.log(j, st.ROUTE_BLOCKED, Actor.system(), at=at, note=exc.detail)
                     return j
                 await self.request_hop(j, HopKind.FORWARD, following.unit, following.seq, actor, note=note, at=at)
             return j
@@ -572,8 +591,8 @@ class Journeys:
         j.step_due_at = j.due_at
         self.set_phase(j, "processed")
         action = st.PROCESSED if outcome is Outcome.APPROVED else st.REFUSED
-        await self.log(j, action, actor, at=at, note=note, outcome=outcome.value, result=result, reasons=reasons)
-        await self.emit(
+        self.log(j, action, actor, at=at, note=note, outcome=outcome.value, result=result, reasons=reasons)
+        self.emit(
             ev.JourneyProcessed(
                 **self.ref(j, at),
                 unit=j.holder_unit,
@@ -600,8 +619,8 @@ class Journeys:
 
     async def arrive_at_desk(self, j: Journey, actor: Actor, at: datetime) -> None:
         self.set_phase(j, "at_desk")
-        await self.log(j, st.RESULT_AT_DESK, actor, at=at)
-        await self.emit(
+        self.log(j, st.RESULT_AT_DESK, actor, at=at)
+        self.emit(
             ev.ResultAtDesk(
                 **self.ref(j, at), receiving_unit=j.receiving_unit, outcome=Outcome(j.outcome or "approved")
             ),
@@ -618,8 +637,8 @@ class Journeys:
         at = self.now()
         j.paused_at = at
         self.set_phase(j, "paused")
-        await self.log(j, st.SUPPLEMENT_REQUESTED, actor, at=at, note=reason, missing=missing)
-        await self.emit(
+        self.log(j, st.SUPPLEMENT_REQUESTED, actor, at=at, note=reason, missing=missing)
+        self.emit(
             ev.SupplementRequested(
                 **self.ref(j, at), unit=j.holder_unit, receiving_unit=j.receiving_unit, missing=missing, reason=reason
             ),
@@ -656,8 +675,8 @@ class Journeys:
         j.paused_at = None
         j.sla_state = j.step_sla_state = ev.SlaState.ON_TIME.value  # the sweep re-flags against the new dates
         self.set_phase(j, "active")
-        await self.log(j, st.RESUMED, actor, at=at, note=note, paused_working_days=n)
-        await self.emit(
+        self.log(j, st.RESUMED, actor, at=at, note=note, paused_working_days=n)
+        self.emit(
             ev.JourneyResumed(
                 **self.ref(j, at),
                 unit=j.holder_unit,
@@ -716,10 +735,8 @@ class Journeys:
         )
         self.session.add(ext)
         self.extended[j.dossier_id] = True
-        await self.log(
-            j, st.EXTENDED, actor, at=now, note=reason, previous=previous.isoformat(), new=j.due_at.isoformat()
-        )
-        await self.emit(
+        self.log(j, st.EXTENDED, actor, at=now, note=reason, previous=previous.isoformat(), new=j.due_at.isoformat())
+        self.emit(
             ev.JourneyExtended(
                 **self.ref(j, now),
                 unit=j.holder_unit,
@@ -744,8 +761,8 @@ class Journeys:
         if action == st.RESULT_RETURNED:
             j.holder_unit = j.receiving_unit
         self.set_phase(j, "closed")
-        await self.log(j, action, Actor.system(unit, subject="intake"), at=at, note=reason)
-        await self.emit(ev.JourneyClosed(**self.ref(j, at), reason=reason), j.dossier_id)
+        self.log(j, action, Actor.system(unit, subject="intake"), at=at, note=reason)
+        self.emit(ev.JourneyClosed(**self.ref(j, at), reason=reason), j.dossier_id)
 
     @command
     async def supplemented(self, dossier_id: str, at: datetime, appointment_at: datetime | None) -> None:

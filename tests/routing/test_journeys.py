@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from routing import repository as repo
+from routing import status as st
+from routing.service import Actor, Journeys
 from routing.status import derive_status
 
 from services.contracts.intake import Channel, DossierResultReturned
@@ -196,3 +198,28 @@ async def test_route_step_on_a_merged_unit_stays_at_the_desk(env: Env) -> None:
         f"/journeys/{d.dossier_id}/transfer", json={"to_unit": CITY_JUSTICE}, headers=env.who(WARD)
     )
     assert r.json()["pending_unit"] == CITY_JUSTICE
+
+
+async def test_a_state_change_without_its_actions_and_events_is_never_committed(env: Env) -> None:
+    """Commands write their action log and events when they return; a change that bypasses that fails the commit."""
+    d = received(INTER2)
+    await env.start(d)
+    db = Database(env.url)
+    try:
+        with pytest.raises(RuntimeError, match="not written"):
+            async with db.sessionmaker() as session, session.begin():
+                svc = Journeys(session, env.settings.topic_prefix)
+                j = await svc.load(d.dossier_id)
+                j.officer = "cb.tuphap"
+                svc.log(j, st.ASSIGNED, Actor.system(WARD), officer="cb.tuphap")  # not through a command
+        async with db.sessionmaker() as session:
+            j = await repo.journey(session, d.dossier_id)
+            assert j is not None and j.officer is None
+        # The same change through the command is written with its action and event.
+        async with db.sessionmaker() as session, session.begin():
+            svc = Journeys(session, env.settings.topic_prefix)
+            await svc.assign(d.dossier_id, Actor.system(WARD), "cb.tuphap", None)
+        await env.wait_events(d.dossier_id, "journey.assigned.v1")
+    finally:
+        await db.dispose()
+    await assert_log_matches(env, d.dossier_id)
