@@ -45,8 +45,8 @@ class ReplicaCache:
     Procedure versions are immutable: a parsed version is kept for good. The version in force with the unit's
     offering (per procedure, unit and business day) is kept until the replica consumer of this process applies a
     change (`catalogue_replica.generation`) and for at most `ttl` seconds (changes applied by another process).
-    Only found terms are cached: an unknown procedure is looked up again on the next request. The calendar comes
-    from the replica's own memo (`catalogue_replica.calendar`), kept by the same rule."""
+    Only found terms are cached: an unknown procedure is looked up again on the next request. (The calendar is
+    memoized by the replica itself: `working_calendar`.)"""
 
     def __init__(self, ttl: float = 2.0) -> None:
         self.versions: dict[tuple[str, int], ProcedureVersion] = {}
@@ -84,9 +84,6 @@ class ReplicaCache:
             self._terms.clear()
         self._terms[key] = (time.monotonic(), generation, found)
         return found
-
-    async def calendar(self, session: AsyncSession) -> WorkingCalendar:
-        return await working_calendar(session)
 
 
 def _terms_query() -> Any:

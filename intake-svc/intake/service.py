@@ -285,7 +285,7 @@ async def submit(
     received = not missing
     appointment = None
     if received:
-        cal = await ctx.replica.calendar(session)
+        cal = await catalogue.working_calendar(session)
         appointment = catalogue.appointment(cal, now, content.processing_time, content.processing_unit.value)
     fees = [{"code": f.code, "name": f.name, "amount": f.amount} for f in content.fees]
 
