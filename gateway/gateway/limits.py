@@ -3,7 +3,12 @@ GATEWAY_RATE_LIMIT_STORAGE_URI when several replicas must share the counters.
 
 When the shared storage cannot be reached (refused, or no answer within `SHARED_TIMEOUT`), each replica limits on
 its own in-memory counters and tries the shared storage again after `SHARED_RETRY` seconds: an outage of Redis
-must not take the API down, and every client still has a budget (per replica) meanwhile."""
+must not take the API down, and every client still has a budget (per replica) meanwhile.
+
+The strategy is the sliding-window counter: two counters per client, whatever its limit, in every storage `limits`
+offers. It approximates the rolling window by weighting the previous window's hits, so a burst split by a window's
+edge may get one hit more than the limit; the exact moving window would keep one timestamp per hit (6,000 per portal
+key) and has no Memcached storage."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from services.db import Database
 from tests.conftest import DatabaseFactory
-from tests.gateway.support import PASSWORD, free_port, raw_request, run_gateway
+from tests.gateway.support import PASSWORD, clear_of_window_edge, free_port, raw_request, run_gateway
 
 
 async def test_a_flood_from_one_client_leaves_the_others_unaffected(
@@ -16,6 +16,7 @@ async def test_a_flood_from_one_client_leaves_the_others_unaffected(
     async with run_gateway(await databases.new("gw"), upstreams, rate_limit_integration="5/minute") as gw, \
             gw.client() as client:
         integration = gw.creds["integration"]
+        await clear_of_window_edge("5/minute")
         statuses = [(await client.get("/api/v1/catalogue/x", headers=integration)).status_code for _ in range(8)]
         assert statuses[:5] == [200] * 5 and statuses[5:] == [429] * 3
         limited = await client.get("/api/v1/stats/x", headers=integration)
@@ -36,6 +37,7 @@ async def test_an_unreachable_shared_limit_store_falls_back_to_local_limits(
                            rate_limit_storage_uri=f"redis://127.0.0.1:{free_port()}") as gw, \
             gw.client() as client:  # fmt: skip
         integration = gw.creds["integration"]
+        await clear_of_window_edge("5/minute")
         statuses = [(await client.get("/api/v1/catalogue/x", headers=integration)).status_code for _ in range(7)]
         assert statuses == [200] * 5 + [429] * 2
         assert (await client.get("/api/v1/catalogue/x", headers=gw.creds["portal"])).status_code == 200
