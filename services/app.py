@@ -81,6 +81,7 @@ class Runtime:
                     self.settings.topic_prefix,
                     specs,
                     replication_factor=self.settings.kafka_replication_factor,
+                    security=self.settings.kafka_security,
                 )
                 return
             except Exception as exc:  # Kafka may come up after the service
@@ -104,6 +105,7 @@ class Runtime:
                 self.db,
                 service=s.service_name,
                 bootstrap_servers=s.kafka_bootstrap_servers,
+                security=s.kafka_security,
                 batch_size=s.relay_batch_size,
                 poll_interval=s.relay_poll_interval,
                 lease_seconds=s.relay_lease_seconds,
@@ -116,6 +118,7 @@ class Runtime:
                     self.db,
                     self.group(sub),
                     bootstrap_servers=s.kafka_bootstrap_servers,
+                    security=s.kafka_security,
                     max_attempts=s.consumer_max_attempts,
                     retry_backoff=s.consumer_retry_backoff,
                     retry_later_limit=s.consumer_retry_later_limit,
@@ -151,7 +154,11 @@ class Runtime:
         await self.db.dispose()
 
     async def kafka_ready(self, timeout: float = 3.0) -> bool:
-        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=2000)
+        client = AIOKafkaClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            request_timeout_ms=2000,
+            **self.settings.kafka_security.client_options(),
+        )
         try:
             await asyncio.wait_for(client.bootstrap(), timeout)
             return True

@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import jwt
 from fastapi import Depends, Request
@@ -81,14 +81,28 @@ def mint(identity: Identity, secret: str, *, ttl: int = 60) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify(token: str, secret: str) -> Identity:
+def verify(token: str, secret: str, previous: str | None = None) -> Identity:
     try:
-        identity, expires = _verified(token, secret)
+        identity, expires = with_previous_secret(_verified, token, secret, previous)
     except (jwt.PyJWTError, KeyError, ValueError) as exc:
         raise Problem(401, f"The internal identity token is not valid: {exc}", code="invalid-identity") from exc
     if expired(expires):
         raise Problem(401, "The internal identity token is not valid: Signature has expired", code="invalid-identity")
     return identity
+
+
+T = TypeVar("T")
+
+
+def with_previous_secret(decode: Callable[[str, str], T], token: str, secret: str, previous: str | None) -> T:
+    """During a rotation of `secret`, a token whose signature fails with it is tried with the previous one, so that
+    the signers and the verifiers need not switch at the same instant."""
+    try:
+        return decode(token, secret)
+    except jwt.InvalidSignatureError:
+        if not previous:
+            raise
+        return decode(token, previous)
 
 
 #: Tokens verified lately and when each expires. The gateway reuses a token for half its lifetime and a caller's
@@ -125,8 +139,11 @@ async def identity_from_request(request: Request) -> Identity:
     token = request.headers.get(HEADER)
     if not token:
         raise Problem(401, "This service is reached through the gateway only.", code="missing-identity")
-    secret = request.app.state.settings.internal_token_secret.get_secret_value()
-    return verify(token, secret)
+    settings = request.app.state.settings
+    previous = settings.internal_token_secret_previous
+    return verify(
+        token, settings.internal_token_secret.get_secret_value(), previous.get_secret_value() if previous else None
+    )
 
 
 CurrentIdentity = Annotated[Identity, Depends(identity_from_request)]

@@ -7,15 +7,18 @@ prefix; a service-prefixed variable wins over the shared one.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from services.bus.kafka import KafkaSecurity, Mechanism, Protocol
 
 SHARED_ENV_PREFIX = "MOTCUA_"
 
@@ -35,12 +38,25 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_replication_factor: int = 1
+    #: PLAINTEXT suits one machine or a private network; a shared cluster takes SASL_SSL (Strimzi's `tls` listener
+    #: with `scram-sha-512` authentication: one KafkaUser per service, see deploy/k8s/kafka).
+    kafka_security_protocol: Protocol = "PLAINTEXT"
+    kafka_sasl_mechanism: Mechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    #: The CA of the brokers' certificates (PEM; Strimzi's `<cluster>-cluster-ca-cert`); none: the system's CAs.
+    kafka_ssl_cafile: str | None = None
+    #: Mutual TLS: this service's certificate and key (PEM), when the listener authenticates clients by certificate.
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     #: Every topic name starts with this, so that several deployments (or test runs) can share a broker.
     topic_prefix: str = "motcua"
 
     #: Shared by the gateway (which signs) and the services (which verify) the internal identity token.
     #: The default only suits a laptop; every real deployment sets MOTCUA_INTERNAL_TOKEN_SECRET.
     internal_token_secret: SecretStr = SecretStr("motcua-dev-internal-secret-change-me-0123456789")
+    #: During a rotation: the secret being replaced, still accepted by the services (docs/DEPLOYING.md).
+    internal_token_secret_previous: SecretStr | None = None
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -65,6 +81,24 @@ class ServiceSettings(BaseSettings):
     #: one fetch per event for every consumer group. Adds at most the wait to an event's latency.
     consumer_fetch_min_bytes: int = 64 * 1024
     consumer_fetch_max_wait_ms: int = 300
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> ServiceSettings:
+        # A SASL protocol without credentials, or a TLS file that cannot be read, fails at start-up, not at first use.
+        _ = self.kafka_security.ssl_context
+        return self
+
+    @cached_property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value(),
+            cafile=self.kafka_ssl_cafile,
+            certfile=self.kafka_ssl_certfile,
+            keyfile=self.kafka_ssl_keyfile,
+        )
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.bus.kafka import PLAINTEXT, KafkaSecurity
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -59,9 +61,12 @@ async def ensure_topics(
     specs: list[TopicSpec] | tuple[TopicSpec, ...],
     *,
     replication_factor: int = 1,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=15000, **security.client_options()
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -97,6 +102,7 @@ def main() -> None:
             settings.topic_prefix,
             specs,
             replication_factor=settings.kafka_replication_factor,
+            security=settings.kafka_security,
         )
     )
     print(f"topics ready: {', '.join(s.full_name(settings.topic_prefix) for s in specs)}")

@@ -8,6 +8,8 @@
 #   kafka.sh lock                        (maintainers) re-resolve the jar set and rewrite jars.sha256
 #
 # Defaults: DIR=var/kafka, PORT=9092, CPORT=9093. The jar cache is $MOTCUA_CACHE (default ~/.cache/motcua).
+# On start, DIR/extra.properties (if there) is appended to the broker's configuration and overrides it (e.g. a
+# SASL_SSL listener), and KAFKA_FORMAT_ARGS is given to the storage format on first use (e.g. --add-scram ...).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,12 +66,13 @@ start() {
   port_open "$port" && die "port $port is already taken by another process"
   sed -e "s:@PORT@:$port:g" -e "s:@CONTROLLER_PORT@:$cport:g" -e "s:@DATA_DIR@:$dir:g" \
       "$here/server.properties.in" > "$dir/server.properties"
+  if [ -f "$dir/extra.properties" ]; then cat "$dir/extra.properties" >> "$dir/server.properties"; fi
   local cp; cp="$(find "$libs" -name '*.jar' | sort | tr '\n' ':')"
   local jvm=(-Xms256m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
              -Dlog4j2.configurationFile="$here/log4j2.properties" -Dkafka.logs.dir="$dir")
   if [ ! -f "$dir/data/meta.properties" ]; then
     java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" \
-      -c "$dir/server.properties" >/dev/null
+      -c "$dir/server.properties" ${KAFKA_FORMAT_ARGS:-} >/dev/null
   fi
   nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/console.log" 2>&1 &
   echo $! > "$dir/broker.pid"

@@ -32,7 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.models import ApiKey, LoginAttempt, StaffAccount
 from gateway.settings import Settings
 from services.errors import Problem
-from services.identity import STAFF_ROLES, VERIFIED_TOKENS, Citizen, Identity, Role, expired
+from services.identity import (
+    STAFF_ROLES,
+    VERIFIED_TOKENS,
+    Citizen,
+    Identity,
+    Role,
+    expired,
+    with_previous_secret,
+)
 
 KEY_PREFIX = "mck"
 STAFF_ISSUER = "motcua-gateway"
@@ -288,7 +296,10 @@ def issue_staff_token(account: StaffAccount, settings: Settings) -> tuple[str, i
 def verify_staff_token(token: str, settings: Settings) -> Identity:
     """A staff access token's identity. A token verified before is not decoded again (see `VERIFIED_TOKENS`)."""
     try:
-        identity, expires = _verified_staff_token(token, settings.jwt_secret.get_secret_value())
+        previous = settings.jwt_secret_previous.get_secret_value() if settings.jwt_secret_previous else None
+        identity, expires = with_previous_secret(
+            _verified_staff_token, token, settings.jwt_secret.get_secret_value(), previous
+        )
     except jwt.ExpiredSignatureError as exc:
         raise unauthorized("The access token has expired; log in again.", "token-expired") from exc
     except (jwt.PyJWTError, KeyError, ValueError) as exc:

@@ -47,6 +47,8 @@ class Settings(ServiceSettings):
     # --- authentication ----------------------------------------------------------------------------------------
     #: Signs the staff access tokens (JWT, HS256). Every real deployment sets GATEWAY_JWT_SECRET.
     jwt_secret: SecretStr = SecretStr("motcua-dev-staff-jwt-secret-change-me-0123456789")
+    #: During a rotation: the signing secret being replaced, still accepted so that staff need not sign in again.
+    jwt_secret_previous: SecretStr | None = None
     jwt_ttl_seconds: int = 900
     #: Key of the keyed SHA-256 (HMAC) that API keys are stored under. Every real deployment sets it.
     api_key_pepper: SecretStr = SecretStr("motcua-dev-api-key-pepper-change-me-0123456789")

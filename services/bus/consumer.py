@@ -39,7 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.bus.kafka import CE_TYPE_HEADER, close_quietly, header, new_producer
+from services.bus.kafka import CE_TYPE_HEADER, PLAINTEXT, KafkaSecurity, close_quietly, header, new_producer
 from services.bus.tables import inbox
 from services.db import Database
 from services.events import CloudEvent, EventPayload, EventRegistry, InvalidEvent, UnknownEventType, registry
@@ -128,6 +128,7 @@ class EventConsumer:
         sub: Subscription,
         *,
         bootstrap_servers: str,
+        security: KafkaSecurity = PLAINTEXT,
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         events: EventRegistry = registry,
@@ -141,6 +142,7 @@ class EventConsumer:
         self.db = db
         self.sub = sub
         self.bootstrap_servers = bootstrap_servers
+        self.security = security
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.events = events
@@ -176,6 +178,7 @@ class EventConsumer:
         while not self._stopping.is_set():
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
+                **self.security.client_options(),
                 group_id=self.sub.name,
                 client_id=self.sub.name,
                 enable_auto_commit=False,
@@ -442,7 +445,9 @@ class EventConsumer:
         while True:
             try:
                 if self._dlq_producer is None:
-                    producer = new_producer(self.bootstrap_servers, client_id=f"{self.sub.name}-dlq")
+                    producer = new_producer(
+                        self.bootstrap_servers, client_id=f"{self.sub.name}-dlq", security=self.security
+                    )
                     await producer.start()
                     self._dlq_producer = producer
                 await self._dlq_producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)

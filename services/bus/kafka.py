@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 
 from services.events import CONTENT_TYPE
 from services.observability import REQUEST_ID_HEADER
@@ -30,10 +35,71 @@ def header(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...] | No
     return None
 
 
-def new_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How the clients of a service authenticate to the brokers and encrypt: Kafka's `security.protocol` with its SASL
+    mechanism and credentials, and for TLS the CA that signed the brokers' certificates (the system's trust store
+    when none is given) with, for mutual TLS, the client's own certificate and key."""
+
+    protocol: Protocol = "PLAINTEXT"
+    sasl_mechanism: Mechanism = "SCRAM-SHA-512"
+    username: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or a traceback
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol.startswith("SASL_") and not (self.username and self.password):
+            raise ValueError(f"Kafka security protocol {self.protocol} needs a SASL username and password")
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ValueError("a Kafka client certificate needs its key, and a key its certificate")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Built once (it reads the files) and shared by every client of the service."""
+        if not self.tls:
+            return None
+        try:
+            context: ssl.SSLContext = create_ssl_context(
+                cafile=self.cafile or None, certfile=self.certfile or None, keyfile=self.keyfile or None
+            )
+        except (OSError, ssl.SSLError) as exc:  # a missing or unreadable file says which at start-up
+            raise ValueError(f"Kafka TLS: {exc}") from exc
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for any aiokafka client: producer, consumer, admin."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.tls:
+            options["ssl_context"] = self.ssl_context
+        if self.protocol.startswith("SASL_"):
+            options |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.username,
+                "sasl_plain_password": self.password,
+            }
+        return options
+
+
+PLAINTEXT = KafkaSecurity()
+
+
+def new_producer(
+    bootstrap_servers: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT
+) -> AIOKafkaProducer:
     """An idempotent producer: acks from all in-sync replicas, no duplicates or reordering from its own retries."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **security.client_options(),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from services.bus.kafka import close_quietly, event_headers, new_producer
+from services.bus.kafka import PLAINTEXT, KafkaSecurity, close_quietly, event_headers, new_producer
 from services.bus.tables import outbox, relay_lease
 from services.db import Database
 from services.events import CloudEvent
@@ -122,6 +122,7 @@ class OutboxRelay:
         *,
         service: str,
         bootstrap_servers: str,
+        security: KafkaSecurity = PLAINTEXT,
         batch_size: int = 1000,
         poll_interval: float = 0.5,
         lease_seconds: float = 10.0,
@@ -136,7 +137,7 @@ class OutboxRelay:
         self.linger = linger
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._producer_factory = producer_factory or (
-            lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay")
+            lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay", security=security)
         )
         self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()

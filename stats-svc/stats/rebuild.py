@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
 from tqdm import tqdm
 
+from services.bus.kafka import PLAINTEXT, KafkaSecurity
 from services.bus.tables import inbox
 from services.db import Database
 from services.events import EventPayload, InvalidEvent, UnknownEventType, registry
@@ -100,9 +101,11 @@ async def _store(
         await projector.write(session, folded)
 
 
-async def partitions(bootstrap: str, names: list[str]) -> list[TopicPartition]:
+async def partitions(
+    bootstrap: str, names: list[str], security: KafkaSecurity = PLAINTEXT
+) -> list[TopicPartition]:
     """Every partition of the topics that exist (a topic never written to may not exist yet)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **security.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -122,6 +125,7 @@ async def replay(
     bootstrap: str,
     prefix: str,
     *,
+    security: KafkaSecurity = PLAINTEXT,
     inbox_consumer: str | None = None,
     batch: int = 2000,
     progress: bool = True,
@@ -134,6 +138,7 @@ async def replay(
     result = ReplayResult()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **security.client_options(),
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -141,7 +146,7 @@ async def replay(
     )
     await consumer.start()
     try:
-        tps = await partitions(bootstrap, topics(prefix))
+        tps = await partitions(bootstrap, topics(prefix), security)
         if not tps:
             return result
         consumer.assign(tps)
@@ -203,8 +208,8 @@ async def rebuild(settings: Settings, *, batch: int = 2000, progress: bool = Tru
         name = f"{settings.topic_prefix}.{GROUP}"
         await wipe(db, name)
         return await replay(
-            db, settings.kafka_bootstrap_servers, settings.topic_prefix, inbox_consumer=name, batch=batch,
-            progress=progress,
+            db, settings.kafka_bootstrap_servers, settings.topic_prefix, security=settings.kafka_security,
+            inbox_consumer=name, batch=batch, progress=progress,
         )  # fmt: skip
     finally:
         await db.dispose()

@@ -46,12 +46,16 @@ class Service:
         fields = [name.upper() for name in self.settings_class.model_fields]
         return {f"{prefix}{name}" for name in fields for prefix in (self.env_prefix, SHARED_ENV_PREFIX)}
 
-    def consumer_groups(self) -> list[str]:
+    def subscriptions(self) -> list[Any]:
+        """Its consumer groups as the code defines them: names before the deployment's prefix, topics under it."""
         try:
             consumers = importlib.import_module(f"{self.package}.consumers")
         except ModuleNotFoundError:
             return []
-        return [sub.name for sub in consumers.subscriptions(self.settings_class())]
+        return list(consumers.subscriptions(self.settings_class()))
+
+    def consumer_groups(self) -> list[str]:
+        return [sub.name for sub in self.subscriptions()]
 
 
 def services() -> list[Service]:

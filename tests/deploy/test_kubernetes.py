@@ -33,12 +33,18 @@ SERVICES = services()
 #: The oldest Kubernetes minor the manifests are checked against (schemas bundled by kubernetes-validate).
 KUBERNETES_VERSION = "1.30.0"
 STRIMZI_API = "kafka.strimzi.io/v1"
-STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic"}
+STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def config() -> dict[str, str]:
     data: dict[str, str] = named("ConfigMap", "motcua-config")["data"]
+    return data
+
+
+def kafka_client() -> dict[str, str]:
+    """How the services reach Kafka (the gateway uses none)."""
+    data: dict[str, str] = named("ConfigMap", "kafka-client")["data"]
     return data
 
 
@@ -223,6 +229,11 @@ def test_only_the_gateway_reaches_a_service(service: Service) -> None:
     ), f"the gateway may not call {service.directory}"
 
 
+def kafka_listener() -> dict[str, Any]:
+    (listener,) = kafka_cluster()["spec"]["kafka"]["listeners"]
+    return listener
+
+
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.directory)
 def test_a_service_may_reach_dns_kafka_and_postgresql_and_the_gateway_no_kafka(service: Service) -> None:
     deployment = named("Deployment", service.directory)
@@ -232,9 +243,9 @@ def test_a_service_may_reach_dns_kafka_and_postgresql_and_the_gateway_no_kafka(s
     broker_labels = {"strimzi.io/cluster": kafka_cluster()["metadata"]["name"], "strimzi.io/kind": "Kafka"}
     reaches_kafka = any(
         any(selects(peer.get("podSelector", {}), broker_labels) for peer in rule.get("to", []))
-        for rule in egress if {"protocol": "TCP", "port": 9092} in rule["ports"]
+        for rule in egress if {"protocol": "TCP", "port": kafka_listener()["port"]} in rule["ports"]
     )
-    (listener,) = kafka_cluster()["spec"]["kafka"]["listeners"]
+    listener = kafka_listener()
     admitted = any(selects(peer["podSelector"], labels_of(deployment)) for peer in listener["networkPolicyPeers"])
     uses_kafka = service.directory != "gateway"  # the gateway publishes and consumes nothing
     assert reaches_kafka is uses_kafka and admitted is uses_kafka
@@ -262,9 +273,92 @@ def test_the_kafka_cluster_is_kraft_with_node_pools_and_matches_the_bootstrap_se
     assert roles == {"controller", "broker"}
     controllers = sum(p["spec"]["replicas"] for p in pools if "controller" in p["spec"]["roles"])
     assert controllers % 2 == 1, "a KRaft quorum needs an odd number of controllers"
-    (listener,) = [item for item in cluster["spec"]["kafka"]["listeners"] if item["type"] == "internal"]
-    assert config()["MOTCUA_KAFKA_BOOTSTRAP_SERVERS"] == f"{name}-kafka-bootstrap:{listener['port']}"
+    listener = kafka_listener()
+    assert kafka_client()["MOTCUA_KAFKA_BOOTSTRAP_SERVERS"] == f"{name}-kafka-bootstrap:{listener['port']}"
     assert cluster["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+
+
+def test_the_only_listener_is_tls_with_scram_and_kafka_acls_apply() -> None:
+    cluster = kafka_cluster()
+    (listener,) = cluster["spec"]["kafka"]["listeners"]
+    assert listener["tls"] is True and listener["authentication"] == {"type": "scram-sha-512"}
+    assert cluster["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    assert "userOperator" in cluster["spec"]["entityOperator"]
+    client = kafka_client()
+    assert client["MOTCUA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert client["MOTCUA_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    settings = SERVICES[0].settings_class(**{k.removeprefix("MOTCUA_").lower(): v for k, v in client.items()
+                                             if k != "MOTCUA_KAFKA_SSL_CAFILE"}, kafka_sasl_username="u",
+                                          kafka_sasl_password="p")  # fmt: skip
+    assert settings.kafka_security.protocol == "SASL_SSL"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.directory)
+def test_a_service_signs_in_to_kafka_as_its_own_user_and_trusts_the_cluster_ca(service: Service) -> None:
+    deployment = named("Deployment", service.directory)
+    api = containers(deployment)[-1]
+    sources = {source["configMapRef"]["name"] for source in api["envFrom"] if "configMapRef" in source}
+    if service.directory == "gateway":
+        assert "kafka-client" not in sources and not api.get("env")
+        return
+    assert "kafka-client" in sources
+    env = {item["name"]: item for item in api["env"]}
+    user = named("KafkaUser", service.directory)
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka_cluster()["metadata"]["name"]
+    assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+    assert env["MOTCUA_KAFKA_SASL_USERNAME"]["value"] == service.directory
+    # The User Operator writes the password to a Secret named after the user.
+    assert env["MOTCUA_KAFKA_SASL_PASSWORD"]["valueFrom"] == {
+        "secretKeyRef": {"name": service.directory, "key": "password"}
+    }
+    cafile = Path(kafka_client()["MOTCUA_KAFKA_SSL_CAFILE"])
+    (mount,) = [m for m in api["volumeMounts"] if m["mountPath"] == str(cafile.parent)]
+    (volume,) = [v for v in pod_spec(deployment)["volumes"] if v["name"] == mount["name"]]
+    cluster = kafka_cluster()["metadata"]["name"]
+    assert volume["secret"]["secretName"] == f"{cluster}-cluster-ca-cert"
+    assert {"key": "ca.crt", "path": cafile.name} in volume["secret"]["items"]
+
+
+def _allows(user: dict[str, Any], kind: str, name: str, operation: str) -> bool:
+    """Kafka's simple authorizer for allow rules: a literal or prefixed resource name, and Read or Write imply
+    Describe."""
+    for acl in user["spec"]["authorization"]["acls"]:
+        resource = acl["resource"]
+        if resource["type"] != kind or acl.get("type", "allow") != "allow":
+            continue
+        pattern = resource["name"]
+        if resource.get("patternType", "literal") == "prefix":
+            matches = name.startswith(pattern)
+        else:
+            matches = pattern in ("*", name)
+        operations = set(acl["operations"])
+        implied = {"Describe"} if operations & {"Read", "Write", "Delete", "Alter"} else set()
+        if matches and operation in operations | implied | ({operation} if "All" in operations else set()):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES if s.directory != "gateway"], ids=lambda s: s.directory)
+def test_a_service_may_write_only_its_own_topics_and_join_only_its_own_groups(service: Service) -> None:
+    user = named("KafkaUser", service.directory)
+    prefix = config()["MOTCUA_TOPIC_PREFIX"]
+    groups = service.consumer_groups()
+    dead_letters = {dead_letter_topic(g).full_name(prefix) for g in groups}
+    all_dead_letters = {dead_letter_topic(g).full_name(prefix) for g in consumer_groups()}
+    for spec in DOMAIN_TOPICS:
+        topic = spec.full_name(prefix)
+        owned = spec.name.split(".")[0] == service.package  # the owner, as in the AsyncAPI document
+        assert _allows(user, "topic", topic, "Write") is owned, topic
+        assert _allows(user, "topic", topic, "Read") and _allows(user, "topic", topic, "Create"), topic
+    for topic in all_dead_letters:
+        assert _allows(user, "topic", topic, "Write") is (topic in dead_letters), topic
+        assert _allows(user, "topic", topic, "Create"), topic
+    for sub in service.subscriptions():
+        assert _allows(user, "group", f"{prefix}.{sub.name}", "Read"), sub.name
+        for topic in sub.topics:
+            assert _allows(user, "topic", topic, "Read"), topic
+    for other in consumer_groups():
+        assert _allows(user, "group", f"{prefix}.{other}", "Read") is (other in groups), other
 
 
 def test_every_topic_of_the_code_has_a_kafka_topic_with_its_partitions_and_config() -> None:
@@ -284,4 +378,4 @@ def test_every_topic_of_the_code_has_a_kafka_topic_with_its_partitions_and_confi
         assert topic["spec"]["partitions"] == spec.partitions, name
         assert {k: str(v) for k, v in topic["spec"]["config"].items()} == spec.kafka_config(), name
         assert min_isr < topic["spec"]["replicas"] <= brokers, name
-    assert int(config()["MOTCUA_KAFKA_REPLICATION_FACTOR"]) == topics[0]["spec"]["replicas"]
+    assert int(kafka_client()["MOTCUA_KAFKA_REPLICATION_FACTOR"]) == topics[0]["spec"]["replicas"]
