@@ -122,9 +122,26 @@ def document(prefix: str = "motcua") -> dict[str, Any]:
             "services/asyncapi.py from the models in services/contracts/.",
         },
         "defaultContentType": "application/cloudevents+json",
+        "servers": {
+            "cluster": {
+                "host": "motcua-kafka-bootstrap:9093",
+                "protocol": "kafka-secure",
+                "description": "The Strimzi cluster of deploy/k8s: TLS, each service signs in as its own user.",
+                "security": [{"$ref": "#/components/securitySchemes/scram"}],
+            },
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "`make run` and Compose: one broker on a private network, no authentication.",
+            },
+        },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {
+            "messages": messages,
+            "schemas": schemas,
+            "securitySchemes": {"scram": {"type": "scramSha512", "description": "SASL SCRAM-SHA-512 over TLS"}},
+        },
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from services import asyncapi
 from services.topics import DOMAIN_TOPICS, dead_letter_topic
 from tests.deploy.manifests import (
     K8S_DIR,
@@ -291,6 +292,8 @@ def test_the_only_listener_is_tls_with_scram_and_kafka_acls_apply() -> None:
                                              if k != "MOTCUA_KAFKA_SSL_CAFILE"}, kafka_sasl_username="u",
                                           kafka_sasl_password="p")  # fmt: skip
     assert settings.kafka_security.protocol == "SASL_SSL"
+    server = asyncapi.document()["servers"]["cluster"]  # the event contract names the same address and sign-in
+    assert server["host"] == client["MOTCUA_KAFKA_BOOTSTRAP_SERVERS"] and server["protocol"] == "kafka-secure"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.directory)
