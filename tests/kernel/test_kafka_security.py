@@ -4,9 +4,11 @@ relay, consumer group, topic creation and readiness go through it on the setting
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -24,7 +26,6 @@ from services.db import Database
 from services.settings import ServiceSettings
 from services.topics import ensure_topics
 from tests.conftest import KAFKA_SH
-from tests.gateway.support import free_port
 from tests.kernel import support
 
 pytestmark = pytest.mark.kafka
@@ -71,6 +72,15 @@ def certificates(directory: Path) -> tuple[Path, Path]:
     return ca_file, store
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports free now and distinct (each socket stays bound until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
 @dataclass
 class SecuredBroker:
     bootstrap: str  # the SASL_SSL listener, the only one a client is given
@@ -81,7 +91,7 @@ class SecuredBroker:
 def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
     directory = tmp_path_factory.mktemp("kafka-sasl-ssl")
     ca_file, store = certificates(directory)
-    plain, controller, secured = free_port(), free_port(), free_port()
+    plain, controller, secured = free_ports(3)
     (directory / "extra.properties").write_text(
         f"""
 listeners=PLAINTEXT://127.0.0.1:{plain},CONTROLLER://127.0.0.1:{controller},SASL_SSL://127.0.0.1:{secured}
