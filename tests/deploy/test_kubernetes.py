@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 
 from services import asyncapi
+from services.settings import ServiceSettings
 from services.topics import DOMAIN_TOPICS, dead_letter_topic
 from tests.deploy.manifests import (
     K8S_DIR,
@@ -281,17 +282,21 @@ def test_the_kafka_cluster_is_kraft_with_node_pools_and_matches_the_bootstrap_se
 
 def test_the_only_listener_is_tls_with_scram_and_kafka_acls_apply() -> None:
     cluster = kafka_cluster()
-    (listener,) = cluster["spec"]["kafka"]["listeners"]
+    listener = kafka_listener()  # the only one
     assert listener["tls"] is True and listener["authentication"] == {"type": "scram-sha-512"}
     assert cluster["spec"]["kafka"]["authorization"] == {"type": "simple"}
     assert "userOperator" in cluster["spec"]["entityOperator"]
     client = kafka_client()
     assert client["MOTCUA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert client["MOTCUA_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
-    settings = SERVICES[0].settings_class(**{k.removeprefix("MOTCUA_").lower(): v for k, v in client.items()
-                                             if k != "MOTCUA_KAFKA_SSL_CAFILE"}, kafka_sasl_username="u",
-                                          kafka_sasl_password="p")  # fmt: skip
-    assert settings.kafka_security.protocol == "SASL_SSL"
+    # The values are ones the settings accept (the user and password come from each Deployment).
+    security = ServiceSettings(
+        kafka_security_protocol=client["MOTCUA_KAFKA_SECURITY_PROTOCOL"],  # type: ignore[arg-type]
+        kafka_sasl_mechanism=client["MOTCUA_KAFKA_SASL_MECHANISM"],  # type: ignore[arg-type]
+        kafka_sasl_username="catalogue-svc",
+        kafka_sasl_password="from-the-user-secret",
+    ).kafka_security
+    assert security.tls and security.sasl_mechanism == "SCRAM-SHA-512"
     server = asyncapi.document()["servers"]["cluster"]  # the event contract names the same address and sign-in
     assert server["host"] == client["MOTCUA_KAFKA_BOOTSTRAP_SERVERS"] and server["protocol"] == "kafka-secure"
 
