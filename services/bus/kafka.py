@@ -54,7 +54,7 @@ class KafkaSecurity:
     keyfile: str | None = None
 
     def __post_init__(self) -> None:
-        if self.protocol.startswith("SASL_") and not (self.username and self.password):
+        if self.sasl and not (self.username and self.password):
             raise ValueError(f"Kafka security protocol {self.protocol} needs a SASL username and password")
         if bool(self.certfile) != bool(self.keyfile):
             raise ValueError("a Kafka client certificate needs its key, and a key its certificate")
@@ -62,6 +62,10 @@ class KafkaSecurity:
     @property
     def tls(self) -> bool:
         return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
 
     @cached_property
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -81,7 +85,7 @@ class KafkaSecurity:
         options: dict[str, Any] = {"security_protocol": self.protocol}
         if self.tls:
             options["ssl_context"] = self.ssl_context
-        if self.protocol.startswith("SASL_"):
+        if self.sasl:
             options |= {
                 "sasl_mechanism": self.sasl_mechanism,
                 "sasl_plain_username": self.username,
