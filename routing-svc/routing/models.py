@@ -116,7 +116,7 @@ class Hop(Base):  # type: ignore[misc, valid-type]
     from_unit: Mapped[str] = mapped_column(String(64), nullable=False)
     to_unit: Mapped[str] = mapped_column(String(64), nullable=False)
     step_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    #: requested | accepted | rejected
+    #: requested | accepted | rejected | cancelled (the journey closed while it was pending)
     state: Mapped[str] = mapped_column(String(16), nullable=False)
     requested_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     requested_by: Mapped[str] = mapped_column(String(100), nullable=False)

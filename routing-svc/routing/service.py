@@ -145,9 +145,11 @@ class Journeys:
         *,
         at: datetime | None = None,
         note: str | None = None,
+        owner_decided: bool = False,
         **data: Any,
     ) -> None:
-        """Append to the action log and fold the action into the derived status."""
+        """Append to the action log and fold the action into the derived status. A move the statuses do not allow is
+        refused, unless intake (the dossier's owner) `owner_decided` it: then it is recorded and logged."""
         seq = self._next_seq[j.dossier_id]  # set when the journey was started or loaded in this transaction
         self._next_seq[j.dossier_id] = seq + 1
         self._actions.append(
@@ -163,7 +165,17 @@ class Journeys:
                 "data": data,
             }
         )
-        j.status = int(st.next_status(NationalStatus(j.status) if j.status else None, action, data))
+        current = NationalStatus(j.status) if j.status else None
+        status = st.next_status(current, action, data)
+        if not st.allowed(current, status) and owner_decided:
+            log.warning("routing.status.forced", dossier=j.code, action=action, previous=current, status=status)
+        elif not st.allowed(current, status):  # a command whose phase checks let through what the statuses do not
+            raise Conflict(
+                f"Cannot {action.replace('_', ' ')}: dossier {j.code} would go from status {current} to {status}.",
+                code="invalid-transition",
+                status_code=j.status,
+            )
+        j.status = int(status)
         j.updated_at = at or self.now()
 
     @staticmethod
@@ -172,9 +184,16 @@ class Journeys:
         j.queue = repo.QUEUE_OF_PHASE[phase]
 
     async def load(self, dossier_id: str) -> Journey:
+        """The journey a command acts on, locked: a closed one (result returned, withdrawn) takes no command."""
         j = await self.find(dossier_id)
         if j is None:
             raise NotFound(f"No journey for dossier {dossier_id}.", code="journey-not-found")
+        if j.phase == "closed":
+            raise Conflict(
+                f"Dossier {j.code} is closed (status {j.status}); nothing can be done on its journey any more.",
+                code="journey-closed",
+                status_code=j.status,
+            )
         return j
 
     async def find(self, dossier_id: str) -> Journey | None:
@@ -757,11 +776,14 @@ class Journeys:
         if j is None or j.phase == "closed":
             return
         j.closed_at = at
+        for hop in await self.hops(j):
+            if hop.state == "requested":  # nobody may answer it any more
+                hop.state, hop.decided_at, hop.reason = "cancelled", at, reason
         j.pending_unit = j.pending_hop_id = None
         if action == st.RESULT_RETURNED:
             j.holder_unit = j.receiving_unit
         self.set_phase(j, "closed")
-        self.log(j, action, Actor.system(unit, subject="intake"), at=at, note=reason)
+        self.log(j, action, Actor.system(unit, subject="intake"), at=at, note=reason, owner_decided=True)
         self.emit(ev.JourneyClosed(**self.ref(j, at), reason=reason), j.dossier_id)
 
     @command

@@ -50,6 +50,25 @@ ACTION_LABELS_VI = {
 
 _TERMINAL = {NationalStatus.RESULT_RETURNED, NationalStatus.STOPPED}
 
+S = NationalStatus
+#: The moves of the national status a journey may make (besides staying where it is). Terminal: 8 and 10.
+TRANSITIONS: dict[NationalStatus, frozenset[NationalStatus]] = {
+    S.NEW: frozenset({S.ACCEPTED, S.STOPPED}),
+    S.ACCEPTED: frozenset({S.PROCESSING, S.SUPPLEMENT_REQUESTED, S.PROCESSED, S.REJECTED, S.STOPPED}),
+    S.PROCESSING: frozenset({S.SUPPLEMENT_REQUESTED, S.PROCESSED, S.REJECTED, S.STOPPED}),
+    S.SUPPLEMENT_REQUESTED: frozenset({S.PROCESSING, S.STOPPED}),
+    S.PROCESSED: frozenset({S.RESULT_RETURNED, S.STOPPED}),
+    S.REJECTED: frozenset({S.RESULT_RETURNED, S.STOPPED}),
+    S.STOPPED: frozenset(),
+    S.RESULT_RETURNED: frozenset(),
+}
+
+
+def allowed(current: NationalStatus | None, new: NationalStatus) -> bool:
+    if current is None:
+        return new is S.NEW
+    return new == current or new in TRANSITIONS[current]
+
 
 def next_status(current: NationalStatus | None, action: str, data: Mapping[str, Any] | None = None) -> NationalStatus:
     data = data or {}
