@@ -1,16 +1,20 @@
-"""The gateway's own endpoints: staff login and "who am I"; everything else under /api/v1 is proxied."""
+"""The gateway's own endpoints: staff login, "who am I", password change and (admin) staff accounts; everything else
+under /api/v1 is proxied."""
 
 from __future__ import annotations
 
 import unicodedata
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
 
-from gateway.auth import issue_staff_token, login
+from gateway.auth import issue_staff_token, login, set_active, set_password
+from gateway.models import StaffAccount
+from gateway.policy import forbidden
 from services.errors import Problem
-from services.identity import Citizen, Role
+from services.identity import Citizen, Identity, Role
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -89,3 +93,99 @@ async def token(request: Request) -> TokenResponse:
 async def whoami(request: Request) -> WhoAmI:
     who = await request.app.state.gateway.authenticate(request.headers, request.client.host if request.client else "")
     return WhoAmI(subject=who.subject, role=who.role, unit=who.unit, scopes=sorted(who.scopes), citizen=who.citizen)
+
+
+# --- staff sessions and accounts ------------------------------------------------------------------------------------
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024, description="at least 12 characters")
+
+
+class StaffAccountView(BaseModel):
+    username: str
+    role: Role
+    unit: str | None
+    active: bool
+
+
+async def _staff_caller(request: Request) -> Identity:
+    who: Identity = await request.app.state.gateway.authenticate(
+        request.headers, request.client.host if request.client else ""
+    )
+    if not who.is_staff:
+        raise forbidden("Only staff accounts have a password here.", "staff-only")
+    return who
+
+
+def _account_id(who: Identity) -> int:
+    return int(who.subject.removeprefix("staff:"))
+
+
+@router.post(
+    "/password",
+    status_code=204,
+    summary="Staff: change one's own password; every session (access token) issued before ends",
+    responses={401: {"description": "wrong current password"}, 429: {"description": "too many attempts"}},
+)
+async def change_password(body: PasswordChange, request: Request) -> Response:
+    gateway = request.app.state.gateway
+    who = await _staff_caller(request)
+    ip = request.client.host if request.client else ""
+    async with request.app.state.db.sessionmaker() as session:
+        account = await session.get(StaffAccount, _account_id(who))
+        if account is None:
+            raise Problem(404, "The account of this access token is gone.", code="not-found")
+        # The current password is checked like a login: failures count against the account's and address's limits.
+        try:
+            await login(session, gateway.settings, username=account.username, password=body.current_password, ip=ip)
+        except Problem:
+            await session.commit()
+            raise
+        await set_password(session, account, body.new_password)
+        await session.commit()
+    gateway.staff.accounts.forget(account.id)
+    return Response(status_code=204)
+
+
+async def _set_active(request: Request, username: str, active: bool) -> StaffAccountView:
+    gateway = request.app.state.gateway
+    who = await _staff_caller(request)
+    if who.role != Role.ADMIN:
+        raise forbidden("Only an administrator manages staff accounts.", "admin-only")
+    username = unicodedata.normalize("NFC", username.strip())
+    async with request.app.state.db.sessionmaker() as session:
+        account = (
+            await session.execute(select(StaffAccount).where(StaffAccount.username == username))
+        ).scalar_one_or_none()
+        if account is None:
+            raise Problem(404, f"There is no staff account {username!r}.", code="not-found", username=username)
+        if not active and account.id == _account_id(who):
+            raise Problem(409, "Administrators cannot deactivate their own account.", code="own-account")
+        await set_active(session, account, active)
+        view = StaffAccountView(username=account.username, role=Role(account.role), unit=account.unit, active=active)
+        await session.commit()
+    gateway.staff.accounts.forget(account.id)
+    return view
+
+
+@router.post(
+    "/staff/{username}/deactivate",
+    response_model=StaffAccountView,
+    summary="Admin: deactivate a staff account; its logins are refused and its sessions end at once",
+    responses={403: {"description": "not an administrator"}, 404: {"description": "no such account"},
+               409: {"description": "one's own account"}},
+)
+async def deactivate_staff(username: str, request: Request) -> StaffAccountView:
+    return await _set_active(request, username, False)
+
+
+@router.post(
+    "/staff/{username}/reactivate",
+    response_model=StaffAccountView,
+    summary="Admin: reactivate a staff account (it logs in again; sessions from before stay ended)",
+    responses={403: {"description": "not an administrator"}, 404: {"description": "no such account"}},
+)
+async def reactivate_staff(username: str, request: Request) -> StaffAccountView:
+    return await _set_active(request, username, True)

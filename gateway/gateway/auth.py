@@ -18,15 +18,15 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
 import jwt
 from pwdlib import PasswordHash
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.models import ApiKey, LoginAttempt, StaffAccount
@@ -111,62 +111,87 @@ class KeyRecord:
     identity: Identity
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class CachedRows(Generic[K, V]):
+    """Rows looked up by key and kept for `ttl` seconds (a change made elsewhere reaches this replica within it).
+    Concurrent requests for a key whose entry expired share one query."""
+
+    def __init__(self, load: Callable[[K], Awaitable[V]], ttl: float) -> None:
+        self.load = load
+        self.ttl = ttl
+        self._cache: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
+        #: Incremented by `forget`: a lookup that began before does not cache what it read.
+        self._forgets = 0
+
+    async def get(self, key: K) -> V:
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self._load(key, now))
+            loading.add_done_callback(lambda done: self._loaded(key, done))
+        return await asyncio.shield(loading)  # a cancelled request does not cancel the others' lookup
+
+    def forget(self, key: K) -> None:
+        """After a change made by this replica: its next request sees the change at once."""
+        self._forgets += 1
+        self._cache.pop(key, None)
+        self._loading.pop(key, None)
+
+    def _loaded(self, key: K, done: asyncio.Future[V]) -> None:
+        if self._loading.get(key) is done:
+            del self._loading[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here too, in case every waiter has gone
+
+    async def _load(self, key: K, now: float) -> V:
+        forgets = self._forgets
+        value = await self.load(key)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        if self.ttl > 0 and forgets == self._forgets:
+            self._cache[key] = (now + self.ttl, value)
+        return value
+
+
 class ApiKeyVerifier:
     """Verifies API keys with a short in-memory cache of the rows (a revocation reaches it within the TTL)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
         self.pepper = settings.api_key_pepper.get_secret_value()
-        self.ttl = settings.api_key_cache_seconds
-        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
-        #: Lookups under way: concurrent requests with the same key share one query when the cache entry expires.
-        self._loading: dict[str, asyncio.Future[KeyRecord | None]] = {}
+        self.rows: CachedRows[str, KeyRecord | None] = CachedRows(self._load, settings.api_key_cache_seconds)
 
-    async def _record(self, prefix: str) -> KeyRecord | None:
-        now = time.monotonic()
-        cached = self._cache.get(prefix)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        loading = self._loading.get(prefix)
-        if loading is None:
-            loading = self._loading[prefix] = asyncio.ensure_future(self._load(prefix, now))
-            loading.add_done_callback(lambda done: self._loaded(prefix, done))
-        return await asyncio.shield(loading)  # a cancelled request does not cancel the others' lookup
-
-    def _loaded(self, prefix: str, done: asyncio.Future[KeyRecord | None]) -> None:
-        if self._loading.get(prefix) is done:
-            del self._loading[prefix]
-        if not done.cancelled():
-            done.exception()  # retrieved here too, in case every waiter has gone
-
-    async def _load(self, prefix: str, now: float) -> KeyRecord | None:
+    async def _load(self, prefix: str) -> KeyRecord | None:
         async with self.sessionmaker() as session:
             row = (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
-        record = None
-        if row is not None:
-            role, scopes = Role(row.role), frozenset(row.scopes or ())
-            record = KeyRecord(
-                prefix=row.prefix,
-                key_hash=row.key_hash,
-                client=row.client,
-                role=role,
-                scopes=scopes,
-                unit=row.unit,
-                expires_at=_aware(row.expires_at),
-                revoked=row.revoked_at is not None,
-                identity=Identity(subject=f"apikey:{row.client}/{row.prefix}", role=role, unit=row.unit, scopes=scopes),
-            )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[prefix] = (now + self.ttl, record)
-        return record
+        if row is None:
+            return None
+        role, scopes = Role(row.role), frozenset(row.scopes or ())
+        return KeyRecord(
+            prefix=row.prefix,
+            key_hash=row.key_hash,
+            client=row.client,
+            role=role,
+            scopes=scopes,
+            unit=row.unit,
+            expires_at=_aware(row.expires_at),
+            revoked=row.revoked_at is not None,
+            identity=Identity(subject=f"apikey:{row.client}/{row.prefix}", role=role, unit=row.unit, scopes=scopes),
+        )
 
     async def verify(self, key: str) -> Identity:
         parsed = parse_key(key)
         if parsed is None:
             raise unauthorized("The API key is malformed.", "invalid-api-key")
         prefix, secret = parsed
-        record = await self._record(prefix)
+        record = await self.rows.get(prefix)
         # Compare against something even when the prefix is unknown, so timing does not tell prefixes apart.
         expected = record.key_hash if record is not None else "0" * 64
         if not hmac.compare_digest(expected, hash_key(self.pepper, prefix, secret)) or record is None:
@@ -276,6 +301,33 @@ async def create_staff(
     return account
 
 
+async def set_password(session: AsyncSession, account: StaffAccount, password: str) -> None:
+    """A new password ends every session (access token) issued before it."""
+    account.password_hash = await asyncio.to_thread(password_hash.hash, password)
+    account.password_changed_at = utcnow()
+    await _end_sessions(session, account)
+
+
+async def set_active(session: AsyncSession, account: StaffAccount, active: bool) -> None:
+    """Deactivation refuses the account's logins and ends its sessions; reactivation allows logins again (the
+    sessions from before stay ended)."""
+    if account.active == active:
+        return
+    account.active = active
+    account.deactivated_at = None if active else utcnow()
+    if not active:
+        await _end_sessions(session, account)
+
+
+async def _end_sessions(session: AsyncSession, account: StaffAccount) -> None:
+    # In SQL, so that two changes at the same time both count (a token issued between them is ended too).
+    await session.execute(
+        update(StaffAccount)
+        .where(StaffAccount.id == account.id)
+        .values(token_generation=StaffAccount.token_generation + 1)
+    )
+
+
 def issue_staff_token(account: StaffAccount, settings: Settings) -> tuple[str, int]:
     now = int(time.time())
     ttl = settings.jwt_ttl_seconds
@@ -289,31 +341,47 @@ def issue_staff_token(account: StaffAccount, settings: Settings) -> tuple[str, i
         "role": account.role,
         "unit": account.unit,
         "name": account.username,
+        "gen": account.token_generation,
     }
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256"), ttl
 
 
+@dataclass(frozen=True)
+class StaffToken:
+    """What a well-signed, unexpired staff access token says."""
+
+    identity: Identity
+    account_id: int
+    #: The account's token generation when the token was issued (tokens from before generations: 0).
+    generation: int
+
+
 def verify_staff_token(token: str, settings: Settings) -> Identity:
-    """A staff access token's identity. A token verified before is not decoded again (see `VERIFIED_TOKENS`)."""
+    """The identity a staff access token claims (signature and expiry only; `StaffSessions` checks the account)."""
+    return staff_token(token, settings).identity
+
+
+def staff_token(token: str, settings: Settings) -> StaffToken:
+    """A staff access token's claims. A token verified before is not decoded again (see `VERIFIED_TOKENS`)."""
     try:
         previous = settings.jwt_secret_previous.get_secret_value() if settings.jwt_secret_previous else None
-        identity, expires = with_previous_secret(
+        claimed, expires = with_previous_secret(
             _verified_staff_token, token, settings.jwt_secret.get_secret_value(), previous
         )
     except jwt.ExpiredSignatureError as exc:
         raise unauthorized("The access token has expired; log in again.", "token-expired") from exc
-    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise unauthorized("The access token is not valid.", "invalid-token") from exc
-    if identity is None:
+    if claimed is None:
         raise unauthorized("The access token is not valid.", "invalid-token")
     if expired(expires):
         raise unauthorized("The access token has expired; log in again.", "token-expired")
-    return identity
+    return claimed
 
 
 @functools.lru_cache(maxsize=VERIFIED_TOKENS)
-def _verified_staff_token(token: str, secret: str) -> tuple[Identity | None, int]:
-    """(the identity, or None for a well-signed token of a role that is not staff; the expiry)."""
+def _verified_staff_token(token: str, secret: str) -> tuple[StaffToken | None, int]:
+    """(the claims, or None for a well-signed token of a role that is not staff; the expiry)."""
     claims = jwt.decode(
         token,
         secret,
@@ -325,7 +393,51 @@ def _verified_staff_token(token: str, secret: str) -> tuple[Identity | None, int
     role = Role(claims["role"])
     if role not in STAFF_ROLES:
         return None, int(claims["exp"])
-    return Identity(subject=f"staff:{claims['sub']}", role=role, unit=claims.get("unit")), int(claims["exp"])
+    identity = Identity(subject=f"staff:{claims['sub']}", role=role, unit=claims.get("unit"))
+    return StaffToken(identity, int(claims["sub"]), int(claims.get("gen", 0))), int(claims["exp"])
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    active: bool
+    generation: int
+    #: What a request of this account is forwarded as: its role and unit now, not those at login.
+    identity: Identity
+
+
+class StaffSessions:
+    """Checks every staff access token against its account: it exists, it is active, and the token was issued at its
+    current token generation (not before a password change or a deactivation). Accounts are cached for
+    `staff_account_cache_seconds`: a change made through this replica applies at once, one made through another
+    replica or the command line within that time."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.accounts: CachedRows[int, StaffRecord | None] = CachedRows(
+            self._load, settings.staff_account_cache_seconds
+        )
+
+    async def _load(self, account_id: int) -> StaffRecord | None:
+        async with self.sessionmaker() as session:
+            row = await session.get(StaffAccount, account_id)
+        if row is None:
+            return None
+        identity = Identity(subject=f"staff:{row.id}", role=Role(row.role), unit=row.unit)
+        return StaffRecord(active=row.active, generation=row.token_generation, identity=identity)
+
+    async def verify(self, token: str) -> Identity:
+        claimed = staff_token(token, self.settings)
+        record = await self.accounts.get(claimed.account_id)
+        if record is None:
+            raise unauthorized("The access token names an account that does not exist.", "unknown-account")
+        if not record.active:
+            raise unauthorized("This staff account has been deactivated.", "account-deactivated")
+        if claimed.generation != record.generation:
+            raise unauthorized(
+                "This access token was ended by a password change or a deactivation; log in again.", "token-revoked"
+            )
+        return record.identity
 
 
 async def login(session: AsyncSession, settings: Settings, *, username: str, password: str, ip: str) -> StaffAccount:

@@ -5,7 +5,9 @@
     python -m gateway.cli revoke-key (--prefix PREFIX | --client CLIENT)
     python -m gateway.cli list-keys
     python -m gateway.cli create-staff --username u --role desk_officer --unit 000.00.31.H57 [--password P]
-    python -m gateway.cli set-password --username u [--password P]
+    python -m gateway.cli set-password --username u [--password P]      (ends the account's sessions)
+    python -m gateway.cli deactivate-staff --username u                  (refuses its logins, ends its sessions)
+    python -m gateway.cli reactivate-staff --username u
     python -m gateway.cli demo          (idempotent: demo credentials of every client type, printed)
 
 The database is GATEWAY_DATABASE_URL; it must be migrated (``alembic -c gateway/alembic.ini upgrade head``),
@@ -26,7 +28,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from gateway.auth import DEFAULT_SCOPES, create_api_key, create_staff, password_hash, revoke_api_keys, rotate_api_key
+from gateway.auth import (
+    DEFAULT_SCOPES,
+    create_api_key,
+    create_staff,
+    revoke_api_keys,
+    rotate_api_key,
+    set_active,
+    set_password,
+)
 from gateway.models import ApiKey, StaffAccount
 from gateway.settings import Settings
 from services import migrations
@@ -71,8 +81,9 @@ async def _demo(db: Database, settings: Settings) -> list[str]:
             if account is None:
                 await create_staff(session, username=username, password=password, role=role, unit=unit, full_name=name)
             else:
-                account.password_hash = await asyncio.to_thread(password_hash.hash, password)
-                account.role, account.unit, account.active = role.value, unit, True
+                await set_password(session, account, password)
+                await set_active(session, account, True)
+                account.role, account.unit = role.value, unit
             lines.append(f"  {role.value:<13} staff     {username} / {password}  (unit {unit or '-'})")
         await session.commit()
     lines.append("  staff log in with POST /api/v1/auth/token {\"username\": …, \"password\": …}")
@@ -112,16 +123,20 @@ async def run(args: argparse.Namespace) -> int:
                 await create_staff(session, username=args.username, password=password, role=Role(args.role),
                                    unit=args.unit, full_name=args.name)
                 print(f"{args.username} / {password}" if not args.password else f"created {args.username}")
-            elif args.command == "set-password":
+            elif args.command in ("set-password", "deactivate-staff", "reactivate-staff"):
                 account = (
                     await session.execute(select(StaffAccount).where(StaffAccount.username == args.username))
                 ).scalar_one_or_none()
                 if account is None:
                     print(f"no account {args.username}", file=sys.stderr)
                     return 1
-                password = args.password or secrets.token_urlsafe(12)
-                account.password_hash = await asyncio.to_thread(password_hash.hash, password)
-                print(f"{args.username} / {password}" if not args.password else f"updated {args.username}")
+                if args.command == "set-password":
+                    password = args.password or secrets.token_urlsafe(12)
+                    await set_password(session, account, password)
+                    print(f"{args.username} / {password}" if not args.password else f"updated {args.username}")
+                else:
+                    await set_active(session, account, args.command == "reactivate-staff")
+                    print(f"{args.command.removesuffix('-staff')}d {args.username}")
             await session.commit()
         return 0
     except (ValueError, LookupError) as exc:
@@ -154,9 +169,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--unit", help="agency id, e.g. 000.00.31.H57 (required except for admin)")
     s.add_argument("--name")
     s.add_argument("--password", help="default: a generated one, printed")
-    w = sub.add_parser("set-password")
+    w = sub.add_parser("set-password", help="a new password; the account's sessions end")
     w.add_argument("--username", required=True)
     w.add_argument("--password")
+    for command, about in (("deactivate-staff", "refuse the account's logins and end its sessions"),
+                           ("reactivate-staff", "allow the account's logins again")):
+        a = sub.add_parser(command, help=about)
+        a.add_argument("--username", required=True)
     sub.add_parser("demo", help="create (idempotently) and print demo credentials for every client type")
     return p
 

@@ -3,7 +3,8 @@
 Routes (the family names are the public API; the services behind them come from the settings):
 /api/v1/catalogue/… → catalogue-svc, /api/v1/dossiers/… → intake-svc, /api/v1/routing/… → routing-svc,
 /api/v1/payments/… → payment-svc, /api/v1/stats/… → stats-svc; /api/v1/auth/token (staff login),
-/api/v1/auth/whoami; /openapi.json (aggregated) and /docs; /healthz, /readyz, /metrics.
+/api/v1/auth/whoami, /api/v1/auth/password, /api/v1/auth/staff/… (admin only); /openapi.json (aggregated) and
+/docs; /healthz, /readyz, /metrics.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api import router
-from gateway.auth import ApiKeyVerifier, citizen_from_headers, unauthorized, verify_staff_token
+from gateway.auth import ApiKeyVerifier, StaffSessions, citizen_from_headers, unauthorized
 from gateway.edge import PROXY_METHODS, ProxyEndpoint, family_of
 from gateway.hygiene import HygieneMiddleware
 from gateway.limits import RateLimits
@@ -43,6 +44,7 @@ class Gateway:
         self.settings = settings
         self.upstreams = Upstreams(settings)
         self.keys = ApiKeyVerifier(runtime.db.sessionmaker, settings)
+        self.staff = StaffSessions(runtime.db.sessionmaker, settings)
         self.limits = RateLimits(settings)
         self.openapi = OpenAPIAggregator(settings, self.upstreams.session, own_openapi)
 
@@ -69,7 +71,7 @@ class Gateway:
         if key:
             who = await self.keys.verify(key.strip())
         elif bearer:
-            who = verify_staff_token(bearer, self.settings)
+            who = await self.staff.verify(bearer)
         else:
             raise unauthorized(
                 "Authentication required: an API key (X-API-Key) or a staff access token (Authorization: Bearer).",

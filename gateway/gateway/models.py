@@ -32,6 +32,10 @@ class ApiKey(Base):
 
 
 class StaffAccount(Base):
+    """A member of staff. Every access token carries the account's ``token_generation`` at login; deactivating the
+    account or changing its password increments it, which ends every session issued before (the gateway checks each
+    token against the account)."""
+
     __tablename__ = "staff_accounts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -42,6 +46,9 @@ class StaffAccount(Base):
     unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    token_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class LoginAttempt(Base):

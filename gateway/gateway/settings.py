@@ -54,6 +54,10 @@ class Settings(ServiceSettings):
     api_key_pepper: SecretStr = SecretStr("motcua-dev-api-key-pepper-change-me-0123456789")
     #: How long a verified API key record is kept in memory; a revocation reaches every replica within this time.
     api_key_cache_seconds: float = 5.0
+    #: How long a staff account (active? token generation?) is kept in memory to check access tokens against: a
+    #: deactivation or password change made through another replica (or the command line) reaches this one within
+    #: this time; through this replica, at once.
+    staff_account_cache_seconds: float = 5.0
     #: Lifetime of the internal identity token forwarded to the services.
     internal_token_ttl: int = 60
     login_max_failures: int = 5
