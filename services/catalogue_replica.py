@@ -88,6 +88,7 @@ __all__ = [
     "procedure",
     "subscription",
     "unit",
+    "unit_parents",
     "version_in_force",
 ]
 
@@ -392,6 +393,17 @@ async def ancestors(session: AsyncSession, agency_id: str) -> list[UnitChanged]:
         chain.append(found)
         current = found.parent_id
     return chain
+
+
+async def unit_parents(session: AsyncSession) -> dict[str, str | None]:
+    """Every unit the replica holds and its parent: what `services.policy.subtree` walks."""
+
+    async def load() -> dict[str, str | None]:
+        rows = await session.execute(select(units.c.agency_id, units.c.parent_id))
+        return {agency_id: parent_id for agency_id, parent_id in rows}
+
+    found = await _memoized(session, ("unit_parents",), load)
+    return found if found is not None else {}
 
 
 async def calendar(session: AsyncSession, *, base: CalendarRules | None = None) -> WorkingCalendar:

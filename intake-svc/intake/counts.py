@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.models import AssistedAccount, Dossier
-from services import catalogue_replica
+from services import catalogue_replica, policy
 from services.calendar import VN_TZ
 from services.db import SessionDep
 from services.errors import Invalid, NotFound, Problem
@@ -54,25 +54,12 @@ async def _subtree(session: AsyncSession, who: Identity, unit: str | None) -> fr
         unit = unit or who.unit
     if unit is None:
         return None
-    units = catalogue_replica.units
-    rows = (await session.execute(select(units.c.agency_id, units.c.parent_id))).all()
-    children: dict[str, list[str]] = {}
-    for agency_id, parent_id in rows:
-        if parent_id:
-            children.setdefault(parent_id, []).append(agency_id)
-    if unit not in {agency_id for agency_id, _ in rows}:
+    parents = await catalogue_replica.unit_parents(session)
+    if unit not in parents:
         raise NotFound(f"Unknown unit {unit!r} (units come from the catalogue).", code="unknown-unit")
-    seen, stack = {unit}, [unit]
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    if who.role is Role.LEADER and unit != who.unit:
-        own = await _subtree(session, who, who.unit)
-        if own is not None and unit not in own:
-            raise Problem(403, f"Unit {unit} is outside your unit {who.unit}.", code="outside-jurisdiction")
-    return frozenset(seen)
+    if who.role is Role.LEADER and unit not in policy.subtree(parents, who.unit or ""):
+        raise Problem(403, f"Unit {unit} is outside your unit {who.unit}.", code="outside-jurisdiction")
+    return policy.subtree(parents, unit)
 
 
 @router.get("/counts", summary="Dossiers received per channel and unit, and accounts assisted, over a period")

@@ -29,9 +29,9 @@ from routing.schemas import (
     TransferIn,
     WorklistPage,
 )
-from routing.service import Actor, Journeys, can_read
+from routing.service import Actor, Journeys
 from routing.settings import Settings
-from services import catalogue_replica
+from services import catalogue_replica, policy
 from services.contracts.routing import NationalStatus
 from services.db import SessionDep
 from services.errors import Invalid, NotFound, Problem
@@ -73,9 +73,19 @@ async def _readable(session: SessionDep, dossier_id: str, who: Identity) -> tupl
         raise NotFound(f"No journey for dossier {dossier_id}.", code="journey-not-found")
     j, _, extended = found
     steps = await repo.steps(session, dossier_id)
-    if not can_read(j, who, {s.unit for s in steps}):
+    if not await _may_read(session, who, {j.receiving_unit, j.holder_unit, j.pending_unit, *(s.unit for s in steps)}):
         raise Problem(403, f"Unit {who.unit} has no part in dossier {j.code}.", code="forbidden")
     return j, steps, extended
+
+
+async def _may_read(session: SessionDep, who: Identity, units: set[str | None]) -> bool:
+    """An administrator reads everything; a leader what touches their unit's subtree; other staff what touches
+    their own unit."""
+    if who.role is Role.ADMIN:
+        return True
+    if who.role is Role.LEADER:
+        return policy.reaches(await catalogue_replica.unit_parents(session), who.unit, units)
+    return who.is_staff and who.unit is not None and who.unit in units
 
 
 @router.get("/journeys/{dossier_id}", response_model=JourneyOut, summary="A dossier's journey")
@@ -243,7 +253,7 @@ async def worklist(
     limit: Annotated[int | None, Query(ge=1)] = None,
     after: str | None = None,
 ) -> WorklistPage:
-    if who.unit != unit and who.role not in (Role.ADMIN, Role.LEADER):
+    if not await _may_read(session, who, {unit}):
         raise Problem(403, f"Unit {who.unit} may not read the worklist of unit {unit}.", code="forbidden")
     settings: Settings = request.app.state.settings
     size = min(limit or settings.worklist_default_limit, settings.worklist_max_limit)

@@ -32,7 +32,7 @@ from services.contracts.intake import DossierReceived
 from services.contracts.routing import HopKind, NationalStatus, Outcome
 from services.errors import Conflict, Invalid, NotFound, Problem
 from services.events import CloudEvent, EventPayload, new_event
-from services.identity import Identity, Role
+from services.identity import Identity
 from services.topics import ROUTING_JOURNEYS
 
 log = structlog.get_logger(__name__)
@@ -794,9 +794,3 @@ class Journeys:
         await self._resume(
             j, Actor.system(j.receiving_unit, subject="intake"), "hồ sơ đã được bổ sung", at, appointment_at
         )
-
-
-def can_read(j: Journey, who: Identity, step_units: set[str]) -> bool:
-    if who.role in (Role.ADMIN, Role.LEADER):
-        return True
-    return who.unit is not None and who.unit in {j.receiving_unit, j.holder_unit, j.pending_unit, *step_units}

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services import policy
 from services.errors import Invalid, NotFound, Problem
 from services.identity import Identity, Role
 from stats import repository as repo
@@ -102,18 +103,7 @@ class Scope:
 
 
 def subtree(units: dict[str, repo.UnitRow], root: str) -> frozenset[str]:
-    children: dict[str, list[str]] = {}
-    for u in units.values():
-        if u.parent_id:
-            children.setdefault(u.parent_id, []).append(u.agency_id)
-    seen = {root}
-    stack = [root]
-    while stack:
-        for child in children.get(stack.pop(), ()):
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return frozenset(seen)
+    return policy.subtree({u.agency_id: u.parent_id for u in units.values()}, root)
 
 
 async def scope(session: AsyncSession, who: Identity, unit: str | None) -> Scope:
