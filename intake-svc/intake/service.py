@@ -45,7 +45,7 @@ from intake.schemas import (
 )
 from intake.settings import Settings
 from intake.storage import FileStorage, StorageUnavailable, content_key
-from services import clock
+from services import clock, policy
 from services.bus.outbox import enqueue, outbox_row
 from services.contracts.catalogue import Component, ProcedureVersion
 from services.contracts.intake import (
@@ -147,6 +147,15 @@ def _check_desk_or_owner(who: Identity, dossier: Dossier) -> None:
         _check_desk(who, dossier)
 
 
+def upload_owner(who: Identity) -> str:
+    """Whose an upload is: the staff account, or the citizen the portal acts for (its key is shared by them all)."""
+    if who.role is Role.PORTAL:
+        if who.citizen is None:
+            raise _forbidden("The portal must say which citizen it acts for.")
+        return f"{who.subject}/citizen/{who.citizen.id_number}"
+    return who.subject
+
+
 async def _load(session: AsyncSession, dossier_id: str, *, lock: bool = False) -> Dossier:
     found = await repository.dossier(session, dossier_id, lock=lock)
     if found is None:
@@ -204,7 +213,7 @@ async def _documents(
     components = {c.code: c for c in version.content.components}
     errors: list[dict[str, Any]] = []
     upload_ids = [d.upload_id for d in docs if d.upload_id]
-    found = await repository.uploads(session, who.subject, upload_ids)
+    found = await repository.uploads(session, upload_owner(who), upload_ids)
     rows: list[dict[str, Any]] = []
     for i, d in enumerate(docs):
         component = components.get(d.component_code)
@@ -328,7 +337,7 @@ async def submit(
     )
     documents = [DossierDocument(dossier_id=dossier.id, **row) for row in doc_rows]
     if received:
-        payload: EventPayload = _received_event(dossier)
+        payload: EventPayload = _received_event(ctx, dossier)
         action, note = "received", None
     else:
         payload = DossierSupplementRequested(
@@ -360,7 +369,7 @@ async def submit(
     return answer
 
 
-def _received_event(d: Dossier) -> DossierReceived:
+def _received_event(ctx: Context, d: Dossier) -> DossierReceived:
     assert d.received_at is not None and d.appointment_at is not None
     return DossierReceived(
         dossier_id=d.id,
@@ -377,6 +386,7 @@ def _received_event(d: Dossier) -> DossierReceived:
         submitted_at=d.submitted_at,
         processing_time=d.processing_amount,
         processing_unit=d.processing_unit,
+        owner_ref=policy.owner_ref(ctx.settings.owner_ref_secret.get_secret_value(), d.applicant_id_number),
     )
 
 
@@ -549,7 +559,7 @@ async def supplement(
     d.updated_at = now
     if first_receipt:
         d.received_at = now
-        event_id = await ctx.emit(session, _received_event(d), d.id)
+        event_id = await ctx.emit(session, _received_event(ctx, d), d.id)
         await _step(session, d, now, "received", who, event_id=event_id, note="Đã bổ sung đủ hồ sơ")
     else:
         event_id = await ctx.emit(
@@ -781,6 +791,7 @@ async def upload(
     """Store a document's content (size and type were checked by the endpoint) and remember who uploaded it."""
     if who.role not in DESK_ROLES and who.role is not Role.PORTAL:
         raise _forbidden(f"Role {who.role.value} may not upload documents.")
+    owner = upload_owner(who)
     try:
         name = applicants.clean_text(filename)[:255] or "document"
     except ValueError as exc:
@@ -793,7 +804,7 @@ async def upload(
         raise _storage_problem("The document was not stored", exc) from exc
     record = Upload(
         id=str(uuid.uuid4()),
-        owner=who.subject,
+        owner=owner,
         filename=name,
         content_type=content_type,
         size=len(data),
