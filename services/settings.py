@@ -57,6 +57,10 @@ class ServiceSettings(BaseSettings):
     internal_token_secret: SecretStr = SecretStr("motcua-dev-internal-secret-change-me-0123456789")
     #: During a rotation: the secret being replaced, still accepted by the services (docs/DEPLOYING.md).
     internal_token_secret_previous: SecretStr | None = None
+    #: Keys the pseudonymous owner reference of a dossier (services.policy.owner_ref): intake puts it on the
+    #: events, payment-svc keeps it on the bill and checks the portal's citizen against it. The same value in intake
+    #: and payment-svc; changing it cuts the portal off the bills opened before. Set MOTCUA_OWNER_REF_SECRET.
+    owner_ref_secret: SecretStr = SecretStr("motcua-dev-owner-ref-secret-change-me-0123456789")
 
     log_level: str = "INFO"
     log_json: bool = True

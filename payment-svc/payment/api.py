@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,6 +19,7 @@ from payment.schemas import (
     VietQROut,
 )
 from payment.settings import Settings
+from services import policy
 from services.db import SessionDep
 from services.errors import NotFound, Problem
 from services.identity import STAFF_ROLES, CurrentIdentity, Identity, Role, require
@@ -35,19 +37,25 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _may_see(who: Identity, bill: Bill) -> bool:
+def _may_see(settings: Settings, who: Identity, bill: Bill) -> bool:
     if who.role is Role.ADMIN:
         return True
     if who.role is Role.PORTAL:
-        # The portal acts for its citizen; payment-svc holds no personal data to check ownership against, so the
-        # portal (which knows whose dossier it is) is trusted with bills reached by dossier id.
-        return who.citizen is not None
+        # The portal acts for its citizen: the bill carries the applicant's pseudonymous reference (intake sends it
+        # with DossierReceived), and payment-svc computes the citizen's own to compare, holding no id number.
+        if who.citizen is None or bill.owner_ref is None:
+            return False
+        mine = policy.owner_ref(settings.owner_ref_secret.get_secret_value(), who.citizen.id_number)
+        return hmac.compare_digest(mine, bill.owner_ref)
     return who.role in STAFF_ROLES and who.unit is not None and who.unit == bill.receiving_unit
 
 
-def _check(who: Identity, bill: Bill) -> None:
-    if not _may_see(who, bill):
-        raise Problem(403, "This bill belongs to another unit's dossier.", code="forbidden")
+def _check(request: Request, who: Identity, bill: Bill) -> None:
+    if _may_see(_settings(request), who, bill):
+        return
+    if who.role is Role.PORTAL:  # as intake answers for another citizen's dossier: no sign that it exists
+        raise NotFound(f"No bill of dossier {bill.dossier_id} for this citizen.", code="bill-not-found")
+    raise Problem(403, "This bill belongs to another unit's dossier.", code="forbidden")
 
 
 async def _bill_or_404(session: SessionDep, bill_id: str) -> Bill:
@@ -112,18 +120,20 @@ async def list_bills(
 
 
 @router.get("/bills/{bill_id}", response_model=BillOut)
-async def get_bill(bill_id: str, session: SessionDep, who: CurrentIdentity) -> BillOut:
+async def get_bill(bill_id: str, request: Request, session: SessionDep, who: CurrentIdentity) -> BillOut:
     bill = await _bill_or_404(session, bill_id)
-    _check(who, bill)
+    _check(request, who, bill)
     return await _bill_out(session, bill)
 
 
 @router.get("/dossiers/{dossier_id}/bill", response_model=BillOut, summary="The bill of a dossier")
-async def bill_of_dossier(dossier_id: str, session: SessionDep, who: CurrentIdentity) -> BillOut:
+async def bill_of_dossier(
+    dossier_id: str, request: Request, session: SessionDep, who: CurrentIdentity
+) -> BillOut:
     bill = await repository.bill_of_dossier(session, dossier_id)
     if bill is None:
         raise NotFound(f"Dossier {dossier_id} has no bill (no fee, or not received yet).", code="bill-not-found")
-    _check(who, bill)
+    _check(request, who, bill)
     return await _bill_out(session, bill)
 
 
@@ -142,7 +152,7 @@ async def bill_vietqr(
     scale: Annotated[int, Query(ge=1, le=40)] = 8,
 ) -> Response:
     bill = await _bill_or_404(session, bill_id)
-    _check(who, bill)
+    _check(request, who, bill)
     if bill.status != service.BILL_OPEN:
         raise Problem(409, f"This bill is {bill.status}: there is nothing to pay.", code=f"bill-{bill.status}")
     at = service.now()
@@ -175,7 +185,7 @@ async def start_payment(
 
     Answers 201 with a new payment, or 200 with the pending payment of the same provider (a retry)."""
     bill = await _bill_or_404(session, bill_id)
-    _check(who, bill)
+    _check(request, who, bill)
     settings = _settings(request)
     payment, created = await service.start_payment(session, settings, bill, body.provider, actor=who.subject)
     if not created:
@@ -191,7 +201,7 @@ async def get_payment(payment_id: str, request: Request, session: SessionDep, wh
     if payment is None:
         raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
     bill = await _bill_or_404(session, payment.bill_id)
-    _check(who, bill)
+    _check(request, who, bill)
     out = PaymentOut.model_validate(payment)
     if payment.status in service.OPEN_STATES:
         out.qr_payload = qr_for(_settings(request), bill, payment).payload
@@ -199,9 +209,11 @@ async def get_payment(payment_id: str, request: Request, session: SessionDep, wh
 
 
 @router.get("/bills/{bill_id}/ledger", response_model=list[LedgerEntryOut], summary="Every entry of a bill")
-async def bill_ledger(bill_id: str, session: SessionDep, who: CurrentIdentity) -> list[LedgerEntryOut]:
+async def bill_ledger(
+    bill_id: str, request: Request, session: SessionDep, who: CurrentIdentity
+) -> list[LedgerEntryOut]:
     bill = await _bill_or_404(session, bill_id)
-    _check(who, bill)
+    _check(request, who, bill)
     return [LedgerEntryOut.model_validate(e) for e in await repository.ledger(session, bill_id=bill.id)]
 
 
@@ -217,7 +229,7 @@ async def refund(
     payment = await repository.payment(session, payment_id)
     if payment is None:
         raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
-    _check(who, await _bill_or_404(session, payment.bill_id))
+    _check(request, who, await _bill_or_404(session, payment.bill_id))
     payment = await service.refund(session, _settings(request), payment_id, body.amount, body.reason, actor=who.subject)
     return PaymentOut.model_validate(payment)
 

@@ -52,6 +52,9 @@ class Bill(Base):  # type: ignore[misc, valid-type]
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Whose bill it is, pseudonymously (services.policy.owner_ref of the applicant's id number); none on bills of
+    #: dossiers received before intake sent it: the portal does not reach those.
+    owner_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Payment(Base):  # type: ignore[misc, valid-type]

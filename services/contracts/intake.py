@@ -48,6 +48,12 @@ class DossierReceived(DossierRef):
     )
     processing_time: int | None = Field(default=None, description="of the procedure version, in processing_unit")
     processing_unit: str | None = Field(default=None, description="working_days | calendar_days | on_the_spot")
+    owner_ref: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="the applicant, pseudonymous: HMAC-SHA256 of their id number keyed with MOTCUA_OWNER_REF_SECRET "
+        "(services.policy.owner_ref); payment-svc checks the citizen the portal acts for against it",
+    )
 
 
 @event_type("intake.dossier.supplement_requested", version=1)

@@ -24,6 +24,7 @@ from payment.settings import Settings
 from payment.webhooks import build_providers
 from sqlalchemy import func, select
 
+from services import policy
 from services.bus.kafka import event_headers
 from services.bus.tables import outbox
 from services.contracts.intake import Channel, DossierReceived, DossierRefused, FeeItem
@@ -36,6 +37,7 @@ from tests.harness import migrate, serve
 
 UNIT = "000.00.31.H57"
 OTHER_UNIT = "000.00.32.H57"
+CITIZEN = "046090001234"  # the applicant of the test dossiers, for whom the portal acts
 
 
 class Captured(logging.Handler):
@@ -68,7 +70,7 @@ class Env:
 
     @property
     def portal(self) -> dict[str, str]:
-        return self.headers(Identity(subject="portal", role=Role.PORTAL, citizen=Citizen(id_number="046090001234")))
+        return self.headers(Identity(subject="portal", role=Role.PORTAL, citizen=Citizen(id_number=CITIZEN)))
 
     @property
     def admin(self) -> dict[str, str]:
@@ -91,7 +93,8 @@ class Env:
         received = dossier_received(dossier_id or str(uuid.uuid4()), [amount], unit=unit)
         async with self.db.sessionmaker() as session, session.begin():
             bill = await service.open_bill(session, self.settings, received)
-        assert bill is not None
+            assert bill is not None
+            bill.owner_ref = received.owner_ref
         response = await self.client.get(f"/bills/{bill.id}", headers=self.admin)
         assert response.status_code == 200, response.text
         return dict(response.json())
@@ -179,7 +182,7 @@ async def serve_http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def dossier_received(
-    dossier_id: str, amounts: list[int], *, unit: str = UNIT, code: str | None = None
+    dossier_id: str, amounts: list[int], *, unit: str = UNIT, code: str | None = None, applicant: str = CITIZEN
 ) -> DossierReceived:
     at = datetime.now(UTC)
     return DossierReceived(
@@ -194,6 +197,7 @@ def dossier_received(
         received_at=at,
         appointment_at=at + timedelta(days=3),
         fees=[FeeItem(code=f"LP{i}", name="Lệ phí hộ tịch", amount=a) for i, a in enumerate(amounts)],
+        owner_ref=policy.owner_ref(Settings().owner_ref_secret.get_secret_value(), applicant),
     )
 
 
