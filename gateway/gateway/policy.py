@@ -1,20 +1,14 @@
-"""Coarse authorisation in the gateway: which clients may call which route families with which methods, and the
-jurisdiction of unit-bound staff. The services check again, finely, from the internal identity token.
-
-| family                   | read (GET, HEAD, OPTIONS)                      | write (POST, PUT, PATCH, DELETE)         |
-|--------------------------|------------------------------------------------|------------------------------------------|
-| catalogue                | portal, integration, all staff                 | admin                                    |
-| dossiers                 | portal, integration, all staff                 | portal (for a citizen), desk, admin      |
-| routing                  | integration, all staff                         | desk, specialist, leader, admin          |
-| payments                 | portal, integration, all staff                 | portal (for a citizen), desk, admin      |
-| payments/webhooks/…      | —                                              | wallet (POST only)                       |
-| stats                    | integration, leader, admin                     | admin                                    |
+"""Coarse authorisation in the gateway: which kinds of callers may call which operation, from the table of every
+public operation in `services.policy` (docs/AUTHORISATION.md renders it), and the jurisdiction of unit-bound staff.
+The services check again, finely, from the internal identity token: on what (which unit's, which citizen's).
 
 The wallet reaches nothing but POST /api/v1/payments/webhooks/…. API keys must also hold the scope
-``<family>:read`` / ``<family>:write`` (``payments:webhooks`` for the wallet). A desk officer's or specialist's
-unit filter (query ``unit``, ``unit_id``, ``agency_id``, ``receiving_unit`` …; the same keys at the top of a JSON
-body) must name their own unit, and a desk officer reaches only dossier codes (``<agency id>-YYMMDD-NNNN``) of
-their own unit, in the path or the query.
+``<family>:read`` / ``<family>:write`` (``payments:webhooks`` for the wallet). A path the table does not know passes
+only for administrators and callers allowed some operation of its family and kind (read or write): its service
+answers 404. A desk
+officer's or specialist's unit filter (query ``unit``, ``unit_id``, ``agency_id``, ``receiving_unit`` …; the same
+keys at the top of a JSON body) must name their own unit, and a desk officer reaches only dossier codes
+(``<agency id>-YYMMDD-NNNN``) of their own unit, in the path or the query.
 """
 
 from __future__ import annotations
@@ -23,29 +17,11 @@ import json
 import re
 from collections.abc import Mapping
 
+from services import policy
 from services.errors import Problem
-from services.identity import STAFF_ROLES, Identity, Role
+from services.identity import Identity, Role
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ALL_STAFF = frozenset(STAFF_ROLES)
-
-POLICY: dict[str, dict[str, frozenset[Role]]] = {
-    "catalogue": {"read": ALL_STAFF | {Role.PORTAL, Role.INTEGRATION}, "write": frozenset({Role.ADMIN})},
-    "dossiers": {
-        "read": ALL_STAFF | {Role.PORTAL, Role.INTEGRATION},
-        "write": frozenset({Role.PORTAL, Role.DESK_OFFICER, Role.ADMIN}),
-    },
-    "routing": {
-        "read": ALL_STAFF | {Role.INTEGRATION},
-        "write": frozenset({Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER, Role.ADMIN}),
-    },
-    "payments": {
-        "read": ALL_STAFF | {Role.PORTAL, Role.INTEGRATION},
-        "write": frozenset({Role.PORTAL, Role.DESK_OFFICER, Role.ADMIN}),
-    },
-    "stats": {"read": frozenset({Role.LEADER, Role.ADMIN, Role.INTEGRATION}), "write": frozenset({Role.ADMIN})},
-}
+READ_METHODS = policy.READ_METHODS
 WEBHOOKS = ("payments", "webhooks")
 #: Roles whose API keys carry scopes that are checked.
 KEY_ROLES = frozenset({Role.PORTAL, Role.WALLET, Role.INTEGRATION})
@@ -76,13 +52,18 @@ def authorise(who: Identity, family: str, rest: str, method: str) -> None:
             raise forbidden("This API key lacks the scope payments:webhooks.", "missing-scope")
         return
     access = "read" if method in READ_METHODS else "write"
-    allowed = POLICY[family][access]
-    if who.role not in allowed:
-        raise forbidden(f"Role {who.role.value} may not {access} {family}.")
-    if who.role in KEY_ROLES and f"{family}:{access}" not in who.scopes:
-        raise forbidden(f"This API key lacks the scope {family}:{access}.", "missing-scope")
     if who.role == Role.PORTAL and access == "write" and who.citizen is None:
         raise forbidden("The portal writes only on behalf of a citizen (X-Citizen-Id).", "citizen-required")
+    caller = policy.caller_of(who)
+    path = f"/api/v1/{family}/{rest}" if rest else f"/api/v1/{family}"
+    row = policy.operation(method, path)
+    if row is not None:
+        if caller not in row.grants:
+            raise forbidden(f"A {caller.value} caller may not call {row.method} {row.path} (docs/AUTHORISATION.md).")
+    elif caller is not policy.Caller.ADMIN and caller not in policy.family_callers(family, read=access == "read"):
+        raise forbidden(f"A {caller.value} caller may not {access} {family}.")
+    if who.role in KEY_ROLES and f"{family}:{access}" not in who.scopes:
+        raise forbidden(f"This API key lacks the scope {family}:{access}.", "missing-scope")
 
 
 def check_jurisdiction(who: Identity, path: str, query: Mapping[str, list[str]], body: bytes | None,

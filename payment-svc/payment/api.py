@@ -28,8 +28,8 @@ router = APIRouter(tags=["payments"])
 
 #: Who may start a payment: the portal for its citizen, a desk officer for the applicant at the counter.
 PAYERS = (Role.PORTAL, Role.DESK_OFFICER)
-#: Who may give money back: staff of the receiving unit with authority over fees.
-REFUNDERS = (Role.DESK_OFFICER, Role.LEADER, Role.ADMIN)
+#: Who may give money back: the desk of the receiving unit, an administrator (services/policy.py).
+REFUNDERS = (Role.DESK_OFFICER, Role.ADMIN)
 
 
 def _settings(request: Request) -> Settings:

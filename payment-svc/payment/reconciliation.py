@@ -292,7 +292,8 @@ async def report(session: AsyncSession, settlement: Settlement, already: bool = 
     )
 
 
-Reconciler = Annotated[Identity, Depends(require(Role.ADMIN, Role.LEADER))]
+#: A settlement covers every unit's payments: administrators only (services/policy.py).
+Reconciler = Annotated[Identity, Depends(require(Role.ADMIN))]
 
 
 @router.post(

@@ -28,12 +28,14 @@ OPERATIONS = [
 ]
 # One row per client, one column per operation above: the status the gateway must answer.
 A, U, F, M = 200, 401, 403, 405
+# Paths the table of services/policy.py knows (GET /payments/bills, GET /stats/reports/quarterly) follow their row;
+# the others (fake paths of the test services) whatever some operation of their family and kind allows.
 MATRIX = {
     "anonymous":   [U, U, U, U, U, U, U, U, U, U, U, U],
-    "portal":      [A, F, A, F, F, F, A, F, F, F, F, F],
-    "citizen":     [A, F, A, A, F, F, A, A, F, F, F, F],
+    "portal":      [A, F, A, F, F, F, F, F, F, F, F, F],
+    "citizen":     [A, F, A, A, F, F, F, A, F, F, F, F],
     "wallet":      [F, F, F, F, F, F, F, F, A, M, F, F],
-    "integration": [A, F, F, F, F, F, F, F, F, F, A, F],
+    "integration": [A, F, F, F, F, F, F, F, F, F, F, F],
     "desk":        [A, F, A, A, A, A, A, A, F, F, F, F],
     "specialist":  [A, F, A, F, A, A, A, F, F, F, F, F],
     "leader":      [A, F, A, F, A, A, A, F, F, F, A, F],
