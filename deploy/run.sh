@@ -6,6 +6,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MOTCUA_KAFKA_BOOTSTRAP_SERVERS="${MOTCUA_KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
 export MOTCUA_LOG_JSON="${MOTCUA_LOG_JSON:-false}"
+# This machine only: the services accept their built-in development secrets (they refuse them otherwise).
+export MOTCUA_DEV_MODE="${MOTCUA_DEV_MODE:-true}"
 
 deploy/kafka/kafka.sh start var/kafka 9092 9093
 trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT

@@ -180,6 +180,7 @@ def create_app(
     description: str = "",
     app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
+    settings.require_real_secrets()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
 
     @asynccontextmanager

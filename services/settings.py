@@ -3,6 +3,10 @@
 Each service subclasses `ServiceSettings` with its own env prefix (``CATALOGUE_``, ``INTAKE_`` …). Values that all
 services usually share (the Kafka bootstrap servers, the topic prefix) may also be given once with the ``MOTCUA_``
 prefix; a service-prefixed variable wins over the shared one.
+
+Secret settings (the `SecretStr` fields) have development defaults, public in this repository. A service refuses to
+start while one of them is unchanged unless ``MOTCUA_DEV_MODE=true`` (`make run`, the tests, the simulation and
+the benchmarks set it).
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ from services.bus.kafka import KafkaSecurity, Mechanism, Protocol
 SHARED_ENV_PREFIX = "MOTCUA_"
 
 
+class DevelopmentSecretError(RuntimeError):
+    """A service was started outside development mode with a secret setting at its public default."""
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=SHARED_ENV_PREFIX, extra="ignore")
 
     #: Name used in logs, metrics, the CloudEvents `source` and the relay lease.
     service_name: ClassVar[str] = "service"
+    #: Secret settings of this class that only some services read (by `service_name`): only those refuse their
+    #: development default. Every other secret setting is refused by every service.
+    secret_readers: ClassVar[dict[str, frozenset[str]]] = {"owner_ref_secret": frozenset({"intake", "payment"})}
 
     database_url: str = "sqlite+aiosqlite:///var/service.db"
     db_pool_size: int = 10
@@ -62,6 +73,9 @@ class ServiceSettings(BaseSettings):
     #: and payment-svc; changing it cuts the portal off the bills opened before. Set MOTCUA_OWNER_REF_SECRET.
     owner_ref_secret: SecretStr = SecretStr("motcua-dev-owner-ref-secret-change-me-0123456789")
 
+    #: Allows the development defaults of the secret settings (a laptop, the tests). Never in a real deployment.
+    dev_mode: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -91,6 +105,39 @@ class ServiceSettings(BaseSettings):
         # A SASL protocol without credentials, or a TLS file that cannot be read, fails at start-up, not at first use.
         _ = self.kafka_security.ssl_context
         return self
+
+    def development_secrets(self) -> list[str]:
+        """The secret settings that still hold their (public) development default."""
+        found = []
+        for name, field in type(self).model_fields.items():
+            value, default = getattr(self, name), field.default
+            if self.service_name not in self.secret_readers.get(name, {self.service_name}):
+                continue
+            if (
+                isinstance(default, SecretStr)
+                and default.get_secret_value()
+                and isinstance(value, SecretStr)
+                and value.get_secret_value() == default.get_secret_value()
+            ):
+                found.append(name)
+        return found
+
+    def require_real_secrets(self) -> None:
+        """Raises `DevelopmentSecretError` naming every secret setting left at its development default, unless
+        `dev_mode` is on."""
+        found = [] if self.dev_mode else self.development_secrets()
+        if not found:
+            return
+        prefix = str(self.model_config.get("env_prefix") or SHARED_ENV_PREFIX)
+        names = []
+        for name in found:
+            variables = dict.fromkeys([f"{prefix}{name.upper()}", f"{SHARED_ENV_PREFIX}{name.upper()}"])
+            names.append(" or ".join(variables))
+        raise DevelopmentSecretError(
+            f"{self.service_name} refuses to start with development secrets: set "
+            + "; ".join(names)
+            + f" to a secret of your own (or {SHARED_ENV_PREFIX}DEV_MODE=true on a development machine)."
+        )
 
     @cached_property
     def kafka_security(self) -> KafkaSecurity:

@@ -76,6 +76,8 @@ class System:
                 "MOTCUA_CLOCK_FILE": str(self.clock_file),
                 "MOTCUA_LOG_JSON": "false",
                 "MOTCUA_LOG_LEVEL": "WARNING",
+                # The development secrets of `make run` (services refuse them otherwise).
+                "MOTCUA_DEV_MODE": "true",
                 "INTAKE_STORAGE_DIR": str(self.var / "intake-files"),
                 # A quarter in minutes: the desks of a whole city act through a few accounts at ~100× real speed.
                 "GATEWAY_RATE_LIMIT_STAFF": "1000000/minute",

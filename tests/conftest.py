@@ -14,6 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+# The tests run on the development secrets (services refuse them otherwise, services/settings.py); the processes
+# they start inherit this. Tests of the refusal itself pass dev_mode=False.
+os.environ["MOTCUA_DEV_MODE"] = "true"
+
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "deploy" / "kafka" / "kafka.sh"
 # Ports away from `make run`'s 9092/9093 so that tests can run next to a running system.

@@ -41,6 +41,12 @@ class Service:
     def env_prefix(self) -> str:
         return str(self.settings_class.model_config["env_prefix"])
 
+    def secret_env_names(self) -> list[set[str]]:
+        """For each secret setting with a development default (refused outside development mode): the variables
+        that set it (its own prefix, the shared one)."""
+        fields = self.settings_class(dev_mode=True).development_secrets()
+        return [{f"{prefix}{name.upper()}" for prefix in (self.env_prefix, SHARED_ENV_PREFIX)} for name in fields]
+
     def env_names(self) -> set[str]:
         """Every environment variable this service's settings read: its own prefix, then the shared one."""
         fields = [name.upper() for name in self.settings_class.model_fields]
@@ -79,14 +85,29 @@ def consumer_groups() -> list[str]:
 
 # --- Compose -------------------------------------------------------------------------------------------------------
 
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P<default>[^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}")
+
+
+def variables(text: str) -> dict[str, set[str]]:
+    """Each variable the text interpolates → the forms it is written in (``:-`` with a default, ``:?`` required)."""
+    found: dict[str, set[str]] = {}
+    for match in _VARIABLE.finditer(text):
+        found.setdefault(match["name"], set()).add(match["op"] or "")
+    return found
+
+
+def required_placeholder(name: str) -> str:
+    return f"required-{name.lower().replace('_', '-')}"
 
 
 def interpolate(text: str) -> str:
-    """Compose's `${NAME:-default}` with nothing set in the environment: the file must work on its defaults."""
+    """Compose's `${NAME:-default}` with nothing set in the environment: the file must work on its defaults. A
+    required variable (`${NAME:?message}`) becomes a placeholder, as if the operator had set it."""
     def default(match: re.Match[str]) -> str:
         if match["op"] is None:
-            raise ValueError(f"{match[0]} has no default; write ${{{match['name']}:-…}}")
+            raise ValueError(f"{match[0]} has no default; write ${{{match['name']}:-…}} or ${{{match['name']}:?…}}")
+        if match["op"].endswith("?"):
+            return required_placeholder(match["name"])
         return match["default"]
 
     result = _VARIABLE.sub(default, text)
@@ -96,8 +117,13 @@ def interpolate(text: str) -> str:
 
 
 @cache
+def compose_raw() -> str:
+    return COMPOSE_FILE.read_text(encoding="utf-8")
+
+
+@cache
 def compose_text() -> str:
-    return interpolate(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return interpolate(compose_raw())
 
 
 @cache

@@ -3,6 +3,7 @@ with variables its settings really read."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,11 +17,14 @@ from tests.deploy.manifests import (
     Service,
     compose,
     compose_env,
+    compose_raw,
     compose_text,
     consumer_groups,
     interpolate,
+    required_placeholder,
     service_by_image,
     services,
+    variables,
 )
 
 SERVICES = services()
@@ -130,3 +134,36 @@ def test_every_variable_is_a_setting_of_the_service_whose_image_runs() -> None:
     for name, (service, definition) in ours().items():
         unknown = set(compose_env(definition)) - service.env_names() - NON_SETTINGS_ENV
         assert not unknown, f"compose service {name} ({service.directory}) sets variables no setting reads: {unknown}"
+
+
+SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PEPPER|KEY\d*)$")
+
+
+def test_every_secret_is_required_with_no_built_in_value() -> None:
+    forms = variables(compose_raw())
+    secrets = {name for name in forms if SECRET_NAME.search(name)}
+    expected = {name for service in SERVICES for names in service.secret_env_names() for name in names} & set(forms)
+    assert expected <= secrets and {"POSTGRES_PASSWORD", "MOTCUA_DB_PASSWORD"} <= secrets
+    for name in sorted(secrets):
+        assert forms[name] == {":?"}, f"${{{name}}} must be required (${{{name}:?message}}), not have a fallback"
+    for name, definition in definitions().items():
+        assert not [k for k in compose_env(definition) if k.endswith("DEV_MODE")], f"{name} sets a development mode"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.directory)
+def test_every_service_gets_its_secrets_and_would_start_outside_development_mode(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, definition = api(service)
+    env = compose_env(definition)
+    for names in service.secret_env_names():
+        given = names & set(env)
+        assert given, f"compose service {name} sets none of {sorted(names)}"
+        assert all(env[var].startswith("required-") for var in given), f"{name}: {given} not from the operator"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    service.settings_class(dev_mode=False).require_real_secrets()
+
+
+def test_a_required_variable_reads_as_set() -> None:
+    assert interpolate("a: ${GATEWAY_JWT_SECRET:?set it}") == f"a: {required_placeholder('GATEWAY_JWT_SECRET')}"

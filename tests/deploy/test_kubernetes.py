@@ -183,6 +183,21 @@ def test_secrets_hold_placeholders_only() -> None:
             assert "CHANGE-ME" in value, f"{secret['metadata']['name']}.{key} looks like a real secret"
 
 
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.directory)
+def test_every_secret_setting_of_a_service_comes_from_a_secret(service: Service) -> None:
+    container = pod_spec(named("Deployment", service.directory))["containers"][0]
+    from_secrets: set[str] = set()
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            from_secrets |= set(named("Secret", source["secretRef"]["name"])["stringData"])
+    from_secrets |= {e["name"] for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})}
+    for names in service.secret_env_names():
+        assert names & from_secrets, f"{service.directory} gets none of {sorted(names)} from a Secret"
+    for config_map in of_kind("ConfigMap"):
+        assert not [k for k in config_map.get("data", {}) if k.endswith("DEV_MODE")], config_map["metadata"]["name"]
+    assert not [e for e in container.get("env", []) if e["name"].endswith("DEV_MODE")]
+
+
 def test_the_gateway_calls_the_services_by_their_kubernetes_names() -> None:
     gateway_config = named("ConfigMap", "gateway-config")["data"]
     for key, directory in {"CATALOGUE": "catalogue-svc", "INTAKE": "intake-svc", "ROUTING": "routing-svc",
