@@ -235,12 +235,18 @@ class Quarter:
             j = await self.step(d, j, finish=True) or await self.journey(d)
         if d.processed_on is None:
             d.processed_on = today
-        try:
-            await self.gw.as_staff(desk(d.unit), "POST", f"{API}/dossiers/dossiers/{d.id}/return-result",
-                                   json={"channel": "in_person" if d.channel != "postal" else "postal"})  # fmt: skip
-        except Refused as exc:
-            if exc.status != 409:  # already returned (a retry that had taken effect)
-                raise
+        for _ in range(2000):
+            try:
+                channel = "in_person" if d.channel != "postal" else "postal"
+                await self.gw.as_staff(desk(d.unit), "POST", f"{API}/dossiers/dossiers/{d.id}/return-result",
+                                       json={"channel": channel})  # fmt: skip
+            except Refused as exc:
+                if exc.status != 409:  # else already returned (a retry that had taken effect)
+                    raise
+                if isinstance(exc.body, dict) and str(exc.body.get("type", "")).endswith("/result-not-at-desk"):
+                    await asyncio.sleep(0.2)  # intake has not yet seen routing's ResultAtDesk
+                    continue
+            break
         d.returned = True
 
     async def step(self, d: Dossier, j: dict[str, Any], *, finish: bool) -> Any:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.models import Dossier
 from intake.repository import add_step, dossier
-from intake.schemas import CLOSED, Status
+from intake.schemas import CLOSED, Status, can_move
 from intake.settings import Settings
 from services import catalogue_replica
 from services.bus.consumer import Handler, Subscription
@@ -48,19 +48,26 @@ async def apply_progress(
     at: datetime,
     *,
     status: Status | None = None,
+    status_from: frozenset[Status] | None = None,
     unit: str | None = None,
     note: str | None = None,
     appointment_at: datetime | None = None,
+    handed_over: bool = False,
+    result_at_desk: bool = False,
 ) -> None:
-    """Record a step of another service in the dossier's history and move its status and appointment (never those
-    of a closed one)."""
+    """Record a step of another service in the dossier's history and move its status (only along the allowed
+    transitions) and appointment (never those of a closed one)."""
     d = await _locked(session, dossier_id)
     if d is None:
         return  # not ours (another intake deployment) or not yet known: nothing to show
     if Status(d.status) not in CLOSED:
-        if status is not None:
+        if status is not None and can_move(d.status, status) and (status_from is None or d.status in status_from):
             d.status = status.value
             d.updated_at = at
+        if handed_over and d.handed_over_at is None:
+            d.handed_over_at = at
+        if result_at_desk and d.result_at_desk_at is None:
+            d.result_at_desk_at = at
         if appointment_at is not None and appointment_at != d.appointment_at:
             d.appointment_at = appointment_at
             d.updated_at = at
@@ -81,7 +88,7 @@ async def apply_supplement_request(
     """The processing unit asked for more (form 02 via the desk): the applicant supplements at intake, which then
     announces `DossierSupplemented`."""
     d = await _locked(session, dossier_id)
-    if d is None or Status(d.status) in CLOSED:
+    if d is None or not can_move(d.status, Status.SUPPLEMENT_REQUESTED):
         return
     names: dict[str, str] = {}
     snapshot = await catalogue_replica.procedure(session, d.procedure_code)
@@ -117,11 +124,17 @@ async def apply_new_appointment(
     await add_step(session, dossier_id=d.id, at=at, action="extended", status=d.status, note=note, event_id=envelope.id)
 
 
+_RECEIVED = frozenset({Status.RECEIVED})
+
+
 def _routing_handlers() -> dict[type[EventPayload], Handler]:
     from services.contracts import routing as r
 
     async def started(session: AsyncSession, env: CloudEvent, p: r.JourneyStarted) -> None:
-        await apply_progress(session, env, p.dossier_id, "handed_over", p.at, status=Status.PROCESSING)
+        await apply_progress(
+            session, env, p.dossier_id, "handed_over", p.at, status=Status.PROCESSING, handed_over=True,
+            status_from=_RECEIVED,  # not over a supplement the desk asked for meanwhile
+        )  # fmt: skip
 
     async def hop(session: AsyncSession, env: CloudEvent, p: r.HopEvent) -> None:
         action = {r.HopRequested: "transfer_requested", r.HopAccepted: "transfer_accepted"}.get(
@@ -151,13 +164,17 @@ def _routing_handlers() -> dict[type[EventPayload], Handler]:
 
     async def processed(session: AsyncSession, env: CloudEvent, p: r.JourneyProcessed) -> None:
         note = "; ".join(p.reasons) if p.outcome is r.Outcome.REFUSED else p.result
+        d = await _locked(session, p.dossier_id)
+        decided_at_desk = d is not None and p.unit == d.receiving_unit  # no hop back: the desk holds the result
         await apply_progress(
             session, env, p.dossier_id, f"processed_{p.outcome.value}", p.at, status=Status.PROCESSED, unit=p.unit,
-            note=note,
+            note=note, result_at_desk=decided_at_desk,
         )  # fmt: skip
 
     async def at_desk(session: AsyncSession, env: CloudEvent, p: r.ResultAtDesk) -> None:
-        await apply_progress(session, env, p.dossier_id, "result_at_desk", p.at, unit=p.receiving_unit)
+        await apply_progress(
+            session, env, p.dossier_id, "result_at_desk", p.at, unit=p.receiving_unit, result_at_desk=True
+        )
 
     return {
         r.JourneyStarted: started,

@@ -64,6 +64,11 @@ class Dossier(Base):  # type: ignore[misc, valid-type]
     fees: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When routing started the dossier's journey (`JourneyStarted`): from then on it is processed elsewhere.
+    handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the result (or the refusal) reached the receiving desk: routing's `ResultAtDesk`, or `JourneyProcessed`
+    #: by the receiving unit itself. Only then can the desk return it.
+    result_at_desk_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     extended: Mapped[bool] = mapped_column(Boolean, default=False)
 
     created_by: Mapped[str] = mapped_column(String(100))

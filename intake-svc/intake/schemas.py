@@ -45,6 +45,22 @@ class Status(StrEnum):
 
 CLOSED = frozenset({Status.REFUSED, Status.WITHDRAWN, Status.RESULT_RETURNED})
 
+#: Where a dossier's status may go next (besides staying); the closed ones go nowhere. A routing event that would
+#: move it elsewhere (a late or crossed one) is recorded in the history without moving the status.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.SUPPLEMENT_REQUESTED: frozenset({Status.RECEIVED, Status.PROCESSING, Status.REFUSED, Status.WITHDRAWN}),
+    Status.RECEIVED: frozenset({Status.PROCESSING, Status.SUPPLEMENT_REQUESTED, Status.REFUSED, Status.WITHDRAWN}),
+    Status.PROCESSING: frozenset({Status.SUPPLEMENT_REQUESTED, Status.PROCESSED, Status.WITHDRAWN}),
+    Status.PROCESSED: frozenset({Status.RESULT_RETURNED, Status.WITHDRAWN}),
+    Status.REFUSED: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+    Status.RESULT_RETURNED: frozenset(),
+}
+
+
+def can_move(current: str, new: Status) -> bool:
+    return new == current or new in TRANSITIONS[Status(current)]
+
 #: The national portal's dossier status codes.
 NATIONAL_STATUS = {
     Status.RECEIVED: 2,

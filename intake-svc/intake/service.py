@@ -42,6 +42,7 @@ from intake.schemas import (
     TrackingOut,
     UploadOut,
     WithdrawIn,
+    can_move,
 )
 from intake.settings import Settings
 from intake.storage import FileStorage, StorageUnavailable, content_key
@@ -552,7 +553,8 @@ async def supplement(
     await session.flush()
     cal = await catalogue.working_calendar(session)
     first_receipt = d.received_at is None
-    d.status = Status.RECEIVED.value
+    # Asked for by the processing unit (or by the desk after the hand-over): processing goes on where it was.
+    d.status = (Status.PROCESSING if d.handed_over_at is not None else Status.RECEIVED).value
     d.missing = []
     d.clock_started_at = now
     d.appointment_at = catalogue.appointment(cal, now, d.processing_amount, d.processing_unit)
@@ -616,6 +618,13 @@ async def return_result(
     _require_open(d, "returned")
     if d.status == Status.SUPPLEMENT_REQUESTED:
         raise Conflict(f"Dossier {d.code} awaits a supplement; there is no result to return.", code="wrong-state")
+    if d.result_at_desk_at is None or not can_move(d.status, Status.RESULT_RETURNED):
+        raise Conflict(
+            f"Dossier {d.code} has no result at the desk yet (it is {d.status}): a result can be returned only once "
+            "the processing unit has decided and the result has come back to the receiving desk.",
+            code="result-not-at-desk",
+            dossier_status=d.status,
+        )
     now = ctx.clock()
     d.status = Status.RESULT_RETURNED.value
     d.closed_at = now

@@ -12,6 +12,7 @@ from services import catalogue_replica
 from services.bus.consumer import Handler, Subscription
 from services.contracts.intake import (
     DossierReceived,
+    DossierRefused,
     DossierResultReturned,
     DossierSupplemented,
     DossierWithdrawn,
@@ -34,6 +35,10 @@ def intake_handlers(topic_prefix: str) -> dict[Any, Handler]:
     async def withdrawn(session: AsyncSession, _e: CloudEvent, p: DossierWithdrawn) -> None:
         await Journeys(session, topic_prefix).close(p.dossier_id, st.WITHDRAWN, p.reason, p.at, None)
 
+    async def refused(session: AsyncSession, _e: CloudEvent, p: DossierRefused) -> None:
+        # form 03 at the desk after the journey had started: it ends here (no unit may process it any more)
+        await Journeys(session, topic_prefix).close(p.dossier_id, st.REFUSED, "; ".join(p.reasons), p.at, None)
+
     async def returned(session: AsyncSession, _e: CloudEvent, p: DossierResultReturned) -> None:
         await Journeys(session, topic_prefix).close(
             p.dossier_id, st.RESULT_RETURNED, f"result returned ({p.channel.value})", p.at, None
@@ -43,6 +48,7 @@ def intake_handlers(topic_prefix: str) -> dict[Any, Handler]:
         DossierReceived: received,
         DossierSupplemented: supplemented,
         DossierWithdrawn: withdrawn,
+        DossierRefused: refused,
         DossierResultReturned: returned,
     }
 

@@ -53,10 +53,10 @@ _TERMINAL = {NationalStatus.RESULT_RETURNED, NationalStatus.STOPPED}
 S = NationalStatus
 #: The moves of the national status a journey may make (besides staying where it is). Terminal: 8 and 10.
 TRANSITIONS: dict[NationalStatus, frozenset[NationalStatus]] = {
-    S.NEW: frozenset({S.ACCEPTED, S.STOPPED}),
+    S.NEW: frozenset({S.ACCEPTED, S.REJECTED, S.STOPPED}),
     S.ACCEPTED: frozenset({S.PROCESSING, S.SUPPLEMENT_REQUESTED, S.PROCESSED, S.REJECTED, S.STOPPED}),
     S.PROCESSING: frozenset({S.SUPPLEMENT_REQUESTED, S.PROCESSED, S.REJECTED, S.STOPPED}),
-    S.SUPPLEMENT_REQUESTED: frozenset({S.PROCESSING, S.STOPPED}),
+    S.SUPPLEMENT_REQUESTED: frozenset({S.PROCESSING, S.REJECTED, S.STOPPED}),
     S.PROCESSED: frozenset({S.RESULT_RETURNED, S.STOPPED}),
     S.REJECTED: frozenset({S.RESULT_RETURNED, S.STOPPED}),
     S.STOPPED: frozenset(),

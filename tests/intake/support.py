@@ -350,3 +350,56 @@ async def read_events(bootstrap: str, topic: str, expected: int, timeout: float 
     finally:
         await consumer.stop()
     return out
+
+
+async def routing_events(
+    env: Env, tmp: Path, dossier: dict[str, Any], *events: EventPayload, steps: int | None = None
+) -> None:
+    """Publish routing's events of a dossier as routing-svc does, and wait until intake has applied them (seen as
+    `steps` new history steps, by default one per event)."""
+    from services.topics import ROUTING_JOURNEYS
+
+    async def history() -> list[dict[str, Any]]:
+        track = await env.client.get(f"/tracking/{dossier['code']}", params={"phone": PHONE}, headers=env.desk())
+        return list(track.json()["steps"])
+
+    before = len(await history())
+    batch = [(ROUTING_JOURNEYS.name, dossier["id"], e) for e in events]
+    await publish(env.settings.kafka_bootstrap_servers, env.settings.topic_prefix, tmp, batch, source="/routing")
+    for _ in range(300):
+        seen = await history()
+        if len(seen) >= before + (len(events) if steps is None else steps):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"intake did not apply routing's events: {seen}")
+
+
+async def result_at_desk(env: Env, tmp: Path, dossier: dict[str, Any], unit: str = WARD) -> None:
+    """Routing brings the result of the dossier (processed at `unit`) back to its receiving desk."""
+    from services.contracts import routing as r
+
+    ref = {"dossier_id": dossier["id"], "code": dossier["code"], "at": env.clock()}
+    due = datetime.fromisoformat(dossier["appointment_at"])
+    await routing_events(
+        env,
+        tmp,
+        dossier,
+        journey_started(dossier, env.clock()),
+        r.JourneyProcessed(
+            **ref, status=r.NationalStatus.PROCESSED, unit=unit, outcome=r.Outcome.APPROVED, result="Kết quả",
+            due_at=due, late=False,
+        ),
+        r.ResultAtDesk(**ref, status=r.NationalStatus.PROCESSED, receiving_unit=dossier["receiving_unit"],
+                       outcome=r.Outcome.APPROVED),
+    )  # fmt: skip
+
+
+def journey_started(dossier: dict[str, Any], at: datetime) -> EventPayload:
+    from services.contracts import routing as r
+
+    return r.JourneyStarted(
+        dossier_id=dossier["id"], code=dossier["code"], at=at, status=r.NationalStatus.NEW,
+        procedure_code=dossier["procedure_code"], procedure_version=1, field_code="G03-HT01",
+        receiving_unit=dossier["receiving_unit"], inter_level=False, steps=[],
+        due_at=datetime.fromisoformat(dossier["appointment_at"]),
+    )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.topics import INTAKE_DOSSIERS
 from tests.conftest import Broker, DatabaseFactory
-from tests.intake.support import CITIZEN_ID, PHONE, WARD, intake_env, read_events, submission
+from tests.intake.support import CITIZEN_ID, PHONE, WARD, intake_env, read_events, result_at_desk, submission
 
 PDF = b"%PDF-1.4\n% test document\n" + b"0" * 200
 
@@ -61,7 +61,9 @@ async def test_three_channels_receipts_and_events(
         assert form.status_code == 200 and "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in form.text
         assert "<svg" in form.text and in_person["code"] in form.text
 
-        # result returned closes the dossier; withdrawal of a closed dossier is a conflict
+        # result returned (once routing brought it back to the desk) closes the dossier; withdrawal of a closed
+        # dossier is a conflict
+        await result_at_desk(env, tmp_path, postal)
         r = await c.post(f"/dossiers/{postal['id']}/return-result", json={"channel": "postal"}, headers=env.desk())
         assert r.status_code == 200 and r.json()["status"] == "result_returned"
         r = await c.post(f"/dossiers/{postal['id']}/withdraw", json={"reason": "thôi"}, headers=env.desk())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.contracts.intake import Channel, DossierResultReturned, DossierWithdrawn
+from services.contracts.intake import Channel, DossierRefused, DossierResultReturned, DossierWithdrawn
 from services.identity import Role
 from tests.conftest import Broker, DatabaseFactory
 from tests.routing.support import CITY_JUSTICE, INTER3, PROVINCE_JUSTICE, WARD, Env, received, routing_env
@@ -127,3 +127,20 @@ async def test_concurrent_commands_on_one_journey_serialise(env: Env) -> None:
             j = await env.journey(d.dossier_id)
             assert [h["to_unit"] for h in j["hops"]] == [CITY_JUSTICE, PROVINCE_JUSTICE]
         await assert_log_matches(env, d.dossier_id)
+
+
+async def test_a_refusal_at_the_desk_closes_the_journey(env: Env) -> None:
+    """Form 03 after the journey had started: no unit goes on processing a dossier the desk refused."""
+    d = received(INTER3)
+    await env.start(d)
+    await env.intake(
+        DossierRefused(dossier_id=d.dossier_id, code=d.code, at=datetime.now(UTC), receiving_unit=WARD,
+                       reasons=["Giấy tờ giả mạo"]),
+        d.dossier_id,
+    )  # fmt: skip
+    await env.wait_events(d.dossier_id, "journey.closed.v1")
+    j = await env.journey(d.dossier_id)
+    assert (j["phase"], j["status"]) == ("closed", 3)
+    problem(await env.client.post(f"/journeys/{d.dossier_id}/complete", json={}, headers=env.who(WARD)), 409,
+            "journey-closed")  # fmt: skip
+    await assert_log_matches(env, d.dossier_id)
