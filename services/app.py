@@ -19,6 +19,7 @@ from services.bus.consumer import EventConsumer, Subscription
 from services.bus.outbox import OutboxRelay
 from services.db import Database
 from services.errors import install_problem_handlers
+from services.input_limits import InputLimits, InputLimitsMiddleware
 from services.observability import RequestContextMiddleware, configure_logging
 from services.settings import ServiceSettings
 from services.topics import DOMAIN_TOPICS, dead_letter_topic, ensure_topics
@@ -205,6 +206,7 @@ def create_app(
             log.info("service_stopped")
 
     app = app_class(title=title, version=version, description=description, lifespan=lifespan)
+    app.add_middleware(InputLimitsMiddleware, limits=InputLimits.from_settings(settings))
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
     for router in routers:

@@ -100,6 +100,14 @@ class ServiceSettings(BaseSettings):
     consumer_fetch_min_bytes: int = 64 * 1024
     consumer_fetch_max_wait_ms: int = 300
 
+    #: Input limits, checked before a request is parsed (services/input_limits.py): JSON nesting depth, JSON body
+    #: size, digits of one JSON number, query string and all request headers together (bytes).
+    json_max_depth: int = 64
+    json_max_bytes: int = 16 * 1024 * 1024
+    json_max_number_digits: int = 100
+    max_query_bytes: int = 8 * 1024
+    max_header_bytes: int = 16 * 1024
+
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> ServiceSettings:
         # A SASL protocol without credentials, or a TLS file that cannot be read, fails at start-up, not at first use.

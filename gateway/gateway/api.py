@@ -15,6 +15,7 @@ from gateway.models import StaffAccount
 from gateway.policy import forbidden
 from services.errors import Problem
 from services.identity import Citizen, Identity, Role
+from services.input_limits import InputLimits, loads
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -68,7 +69,7 @@ async def token(request: Request) -> TokenResponse:
             form = await request.form()
             data: Any = {k: v for k, v in form.items() if k in ("username", "password")}
         elif content_type == "application/json":
-            data = await request.json()
+            data = loads(await request.body(), InputLimits.from_settings(gateway.settings))
         else:
             raise Problem(415, "Send the credentials as JSON or as a form.", code="unsupported-media-type")
         creds = LoginRequest.model_validate(data)

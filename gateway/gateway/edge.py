@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.policy import JURISDICTION_ROLES, authorise, check_jurisdiction
 from services.errors import Problem, database_unavailable, database_unavailable_response, problem_response
+from services.input_limits import InputLimits, check_body, check_head
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +102,7 @@ class ProxyEndpoint:
         if method not in _ALLOWED_METHODS:
             raise Problem(405, "Method Not Allowed", headers={"Allow": ", ".join(PROXY_METHODS)})
         gateway = scope["app"].state.gateway
+        check_head(scope, InputLimits.from_settings(gateway.settings))
         family, _, rest = path[len(PREFIX):].partition("/")
         headers = header_map(scope)
         client = scope.get("client")
@@ -108,6 +110,7 @@ class ProxyEndpoint:
         await gateway.limits.client(who)
         authorise(who, family, rest, method)
         body = await read_body(receive)
+        check_body(body, headers.get("content-type"), InputLimits.from_settings(gateway.settings))
         if who.role in JURISDICTION_ROLES:
             query: dict[str, list[str]] = {}
             for name, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):

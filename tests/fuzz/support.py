@@ -1,0 +1,72 @@
+"""The whole system for the fuzz tests: the five services and the gateway as real processes (sim.system, as `make
+run` starts them) on the session's broker, with SQLite databases, the demo catalogue and the demo credentials."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.identity import HEADER, Identity, Role, mint
+from services.settings import ServiceSettings
+from sim.system import SERVICES, Credentials, System
+from tests.gateway.support import free_port
+
+#: The demo staff of `gateway.cli demo` by role.
+STAFF = {"desk": "demo.desk", "specialist": "demo.specialist", "leader": "demo.leader", "admin": "demo.admin"}
+DESK_UNIT = "000.00.31.H57"
+
+
+@dataclass
+class RunningSystem:
+    system: System
+    credentials: Credentials
+    #: Client name (anonymous, portal, citizen, wallet, desk, specialist, leader, admin) → its request headers.
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return self.system.gateway_url
+
+    def service_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.system.ports[service]}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.gateway, timeout=30)
+
+
+def internal_headers(role: Role, unit: str | None = None, subject: str = "fuzz") -> dict[str, str]:
+    """What the gateway would forward to a service for a caller of `role`."""
+    secret = ServiceSettings().internal_token_secret.get_secret_value()
+    scopes = {"payments:webhooks"} if role == Role.WALLET else set()
+    return {HEADER: mint(Identity(subject=subject, role=role, unit=unit, scopes=scopes), secret, ttl=3600)}
+
+
+@contextmanager
+def running_system(bootstrap: str, var: Path) -> Iterator[RunningSystem]:
+    system = System(var=var, bootstrap=bootstrap, topic_prefix=f"fz{uuid.uuid4().hex[:8]}",
+                    extra_env={"MOTCUA_CLOCK_FILE": ""})  # the real clock
+    system.ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    credentials = system.prepare()
+    try:
+        system.start()
+        running = RunningSystem(system, credentials)
+        running.headers = {
+            "anonymous": {},
+            "portal": {"X-API-Key": credentials.portal_key},
+            "citizen": {"X-API-Key": credentials.portal_key, "X-Citizen-Id": "046095000123"},
+            "wallet": {"X-API-Key": credentials.wallet_key},
+        }
+        with running.client() as client:
+            for role, username in STAFF.items():
+                r = client.post("/api/v1/auth/token",
+                                json={"username": username, "password": credentials.passwords[username]})
+                r.raise_for_status()
+                running.headers[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        yield running
+    finally:
+        system.stop()
