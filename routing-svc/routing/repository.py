@@ -20,17 +20,21 @@ _STEPS = select(JourneyStep).where(JourneyStep.dossier_id == _DOSSIER).order_by(
 _HOPS = select(Hop).where(Hop.dossier_id == _DOSSIER).order_by(Hop.id)
 INSERT_ACTION = insert(JourneyAction.__table__)
 INSERT_HOP = insert(Hop.__table__).returning(Hop.__table__.c.id)
-# A command reads with its journey what it would otherwise ask in two more statements: the last action's number
+# A read of a journey takes with it what it would otherwise ask in two more statements: the last action's number
 # (the next one is appended after it) and whether the one extension was granted (every answer shows it).
-_JOURNEY_STATE = select(
-    Journey,
+_LAST_SEQ = (
     select(func.coalesce(func.max(JourneyAction.seq), 0))
-    .where(JourneyAction.dossier_id == Journey.dossier_id)
-    .scalar_subquery(),
-    exists().where(Extension.dossier_id == Journey.dossier_id),
-).where(Journey.dossier_id == _DOSSIER)
-# PostgreSQL row lock; SQLite serialises writers (BEGIN IMMEDIATE)
-_JOURNEY_STATE_FOR_UPDATE = _JOURNEY_STATE.with_for_update(of=Journey)
+    .where(JourneyAction.dossier_id == _DOSSIER)
+    .scalar_subquery()
+)
+_EXTENDED = exists().where(Extension.dossier_id == _DOSSIER)
+_JOURNEY_STATE = select(Journey, _LAST_SEQ, _EXTENDED).where(Journey.dossier_id == _DOSSIER)
+# A command locks the row first (PostgreSQL row lock; SQLite serialises writers with BEGIN IMMEDIATE) and reads the
+# rest in a statement of its own: on PostgreSQL a statement that waited for the lock sees the locked row as it is
+# now but everything else as it was when the statement began, so an action number read with the lock would be the
+# one of before the command it waited for (two commands at once would append the same number: a 500).
+_JOURNEY_FOR_UPDATE = _JOURNEY.with_for_update()
+_LOCKED_STATE = select(_LAST_SEQ, _EXTENDED)
 
 
 async def journey(session: AsyncSession, dossier_id: str) -> Journey | None:
@@ -45,8 +49,14 @@ async def journey_state(
     session: AsyncSession, dossier_id: str, *, for_update: bool = False
 ) -> tuple[Journey, int, bool] | None:
     """The journey, the number of its last action (0 before the first) and whether it was extended."""
-    stmt = _JOURNEY_STATE_FOR_UPDATE if for_update else _JOURNEY_STATE
-    row = (await session.execute(stmt, {"dossier_id": dossier_id})).first()
+    params = {"dossier_id": dossier_id}
+    if for_update:
+        j = (await session.execute(_JOURNEY_FOR_UPDATE, params)).scalar_one_or_none()
+        if j is None:
+            return None
+        last_seq, extended = (await session.execute(_LOCKED_STATE, params)).one()
+        return j, int(last_seq), bool(extended)
+    row = (await session.execute(_JOURNEY_STATE, params)).first()
     return None if row is None else (row[0], int(row[1]), bool(row[2]))
 
 

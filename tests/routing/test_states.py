@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.calendar import VN_TZ
 from services.contracts.intake import Channel, DossierRefused, DossierResultReturned, DossierWithdrawn
 from services.identity import Role
 from tests.conftest import Broker, DatabaseFactory
-from tests.routing.support import CITY_JUSTICE, INTER3, PROVINCE_JUSTICE, WARD, Env, received, routing_env
+from tests.routing.support import CAL, CITY_JUSTICE, INTER3, PROVINCE_JUSTICE, SIMPLE, WARD, Env, received, routing_env
 from tests.routing.test_journeys import assert_log_matches, problem
 
 pytestmark = pytest.mark.kafka
@@ -144,3 +145,25 @@ async def test_a_refusal_at_the_desk_closes_the_journey(env: Env) -> None:
     problem(await env.client.post(f"/journeys/{d.dossier_id}/complete", json={}, headers=env.who(WARD)), 409,
             "journey-closed")  # fmt: skip
     await assert_log_matches(env, d.dossier_id)
+
+
+async def test_concurrent_commands_read_the_state_the_lock_protects(env: Env) -> None:
+    """Commands that both may succeed (two assignments) append one action each, numbered one after the other; of two
+    extensions at once only one is granted. On PostgreSQL the action number and the extension used to be read in the
+    statement that waited for the row lock, so as they were before the other command: a 500 and a double extension."""
+    c, who = env.client, env.who
+    for _ in range(3):
+        d = received(SIMPLE, days=10)
+        j = await env.start(d)
+        base = f"/journeys/{d.dossier_id}"
+        answers = await asyncio.gather(
+            *(c.post(f"{base}/assign", json={"officer": f"cb.{n}"}, headers=who(WARD)) for n in range(2))
+        )
+        assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+        due_day = datetime.fromisoformat(j["due_at"]).astimezone(VN_TZ).date()
+        new_day = CAL.next_working_day(CAL.next_working_day(due_day))
+        body = {"new_date": new_day.isoformat(), "reason": "Cần xác minh thêm"}
+        answers = await asyncio.gather(*(c.post(f"{base}/extend", json=body, headers=who(WARD)) for _ in range(2)))
+        assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+        problem(next(r for r in answers if r.status_code == 409), 409, "already-extended")
+        await assert_log_matches(env, d.dossier_id)
