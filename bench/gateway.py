@@ -4,7 +4,10 @@
 
 Same machine, same run. The service is a minimal FastAPI app in its own uvicorn process whose endpoint verifies the
 internal identity token (as every service does); the gateway runs in its own uvicorn process (``gateway.main:app``)
-on a fresh SQLite database with a portal API key. Latency: one keep-alive connection, sequential requests, p50/p90/p99.
+on a fresh SQLite database with a portal API key. Then the same request with a staff access token instead of the key,
+through three gateways: as shipped (the token checked against its account, cached 5 s), with no account cache (a
+database read per request), and with the signature checked only (the gateway before the account check; a variant
+built here by `gateway_signature_only`). Latency: one keep-alive connection, sequential requests, p50/p90/p99.
 Throughput: `concurrency` keep-alive connections for `seconds`. The load generator is a tiny raw HTTP/1.1 client, so
 that it costs both sides the same.
 """
@@ -149,9 +152,24 @@ async def throughput(port: int, request: bytes, concurrency: int, seconds: float
     return count / elapsed, cpu
 
 
+def gateway_signature_only() -> FastAPI:
+    """The gateway with staff tokens checked as before the account check: signature and expiry only."""
+    from gateway import auth, main
+
+    class SignatureOnly(auth.StaffSessions):
+        async def verify(self, token: str) -> Identity:
+            return auth.verify_staff_token(token, self.settings)
+
+    main.StaffSessions = SignatureOnly  # type: ignore[misc]
+    return main.build_app()
+
+
+STAFF = ("bench.desk", "Mật-khẩu-đo-0123456789")
+
+
 async def setup_gateway_db(url: str) -> str:
     sys.path.insert(0, str(ROOT / "gateway"))  # the gateway package lives in gateway/gateway
-    from gateway.auth import create_api_key
+    from gateway.auth import create_api_key, create_staff
     from gateway.settings import Settings
 
     from services import migrations
@@ -161,6 +179,7 @@ async def setup_gateway_db(url: str) -> str:
     db = Database(url)
     async with db.sessionmaker() as session:
         key = await create_api_key(session, Settings(database_url=url), client="bench-portal", role=Role.PORTAL)
+        await create_staff(session, username=STAFF[0], password=STAFF[1], role=Role.DESK_OFFICER, unit="000.00.31.H57")
         await session.commit()
     await db.dispose()
     return key
@@ -179,28 +198,45 @@ async def main() -> None:
     os.environ["GATEWAY_API_KEY_PEPPER"] = "bench-pepper-0123456789"
     key = await setup_gateway_db(db_url)
 
-    up_port, gw_port = free_port(), free_port()
+    up_port = free_port()
     env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'gateway'}", "MOTCUA_INTERNAL_TOKEN_SECRET": SECRET}
+    gateway_env = {**env, "GATEWAY_DATABASE_URL": db_url, "GATEWAY_CATALOGUE_URL": f"http://127.0.0.1:{up_port}",
+                   "GATEWAY_RATE_LIMIT_PORTAL": "100000000/minute", "GATEWAY_RATE_LIMIT_STAFF": "100000000/minute",
+                   "GATEWAY_LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}  # fmt: skip
     upstream = start(["bench.gateway:upstream_app", "--port", str(up_port)], env)
-    gateway = start(
-        ["gateway.main:app", "--port", str(gw_port)],
-        {**env, "GATEWAY_DATABASE_URL": db_url, "GATEWAY_CATALOGUE_URL": f"http://127.0.0.1:{up_port}",
-         "GATEWAY_RATE_LIMIT_PORTAL": "100000000/minute", "GATEWAY_LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")},
-    )
+    ports = {"gateway": free_port(), "no cache": free_port(), "signature only": free_port()}
+    gateways = {
+        "gateway": start(["gateway.main:app", "--port", str(ports["gateway"])], gateway_env),
+        "no cache": start(["gateway.main:app", "--port", str(ports["no cache"])],
+                          {**gateway_env, "GATEWAY_STAFF_ACCOUNT_CACHE_SECONDS": "0"}),
+        "signature only": start(["--factory", "bench.gateway:gateway_signature_only",
+                                 "--port", str(ports["signature only"])], gateway_env),
+    }  # fmt: skip
     try:
         wait(f"http://127.0.0.1:{up_port}/healthz")
-        wait(f"http://127.0.0.1:{gw_port}/healthz")
+        for port in ports.values():
+            wait(f"http://127.0.0.1:{port}/healthz")
         token = mint(Identity(subject="apikey:bench-portal", role=Role.PORTAL, scopes=frozenset({"x"})), SECRET,
                      ttl=3600)
+        async with httpx.AsyncClient() as client:
+            login = await client.post(f"http://127.0.0.1:{ports['gateway']}/api/v1/auth/token",
+                                      json={"username": STAFF[0], "password": STAFF[1]})  # fmt: skip
+        login.raise_for_status()
+        staff = {"Authorization": f"Bearer {login.json()['access_token']}"}
         direct = request_bytes("/items/1.001234", {HEADER: token})
         through = request_bytes("/api/v1/catalogue/items/1.001234", {"X-API-Key": key})
+        as_staff = request_bytes("/api/v1/catalogue/items/1.001234", staff)
         load = os.getloadavg()
         results = {}
         cpus = {}
-        for name, port, req in (("direct", up_port, direct), ("gateway", gw_port, through)):
+        runs = (("direct", up_port, direct, None), ("gateway", ports["gateway"], through, "gateway"),
+                ("staff, account checked (cached 5 s)", ports["gateway"], as_staff, "gateway"),
+                ("staff, account checked (no cache)", ports["no cache"], as_staff, "no cache"),
+                ("staff, signature only", ports["signature only"], as_staff, "signature only"))  # fmt: skip
+        for name, port, req, process in runs:
             pids: dict[str, int | None] = {"load generator": None, "service": upstream.pid}
-            if name == "gateway":
-                pids["gateway"] = gateway.pid
+            if process is not None:
+                pids["gateway"] = gateways[process].pid
             lat = await latency(port, req, args.requests)
             rps, cpus[name] = await throughput(port, req, args.concurrency, args.seconds, pids)
             results[name] = (percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), rps)
@@ -208,15 +244,24 @@ async def main() -> None:
         print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average before the run "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.requests} sequential requests for latency, "
               f"{args.concurrency} connections × {args.seconds:g} s for throughput")
-        print(f"{'':<8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>9}   CPU µs per request (throughput run)")
+        width = max(len(name) for name in results)
+        print(f"{'':<{width}} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'req/s':>9}   "
+              "CPU µs per request (throughput run)")
         for name, (p50, p90, p99, rps) in results.items():
             cpu = ", ".join(f"{who} {us:.0f}" for who, us in cpus[name].items())
-            print(f"{name:<8} {p50:8.2f} {p90:8.2f} {p99:8.2f} {rps:9.0f}   {cpu}")
+            print(f"{name:<{width}} {p50:8.2f} {p90:8.2f} {p99:8.2f} {rps:9.0f}   {cpu}")
         d, g = results["direct"], results["gateway"]
         print(f"added latency p50 {g[0] - d[0]:.2f} ms, p99 {g[2] - d[2]:.2f} ms; "
               f"gateway throughput {100 * g[3] / d[3]:.0f}% of direct")
+        checked, uncached, signed = (results[f"staff, {n}"] for n in
+                                     ("account checked (cached 5 s)", "account checked (no cache)", "signature only"))
+        checked_cpu, signed_cpu = (cpus[f"staff, {n}"]["gateway"] for n in
+                                   ("account checked (cached 5 s)", "signature only"))
+        print(f"staff account check: throughput {100 * checked[3] / signed[3]:.0f}% of signature only "
+              f"({100 * uncached[3] / signed[3]:.0f}% without the cache), gateway CPU "
+              f"{checked_cpu - signed_cpu:+.0f} µs per request, p50 {checked[0] - signed[0]:+.2f} ms")
     finally:
-        for proc in (gateway, upstream):
+        for proc in (*gateways.values(), upstream):
             proc.terminate()
             proc.wait(10)
         await asyncio.to_thread(Path(db_path).unlink, missing_ok=True)
