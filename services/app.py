@@ -18,7 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.bus.consumer import EventConsumer, Subscription
 from services.bus.outbox import OutboxRelay
 from services.db import Database
+from services.docs import install_docs
 from services.errors import install_problem_handlers
+from services.headers import SecurityHeadersMiddleware
 from services.input_limits import InputLimits, InputLimitsMiddleware
 from services.observability import RequestContextMiddleware, configure_logging
 from services.settings import ServiceSettings
@@ -205,9 +207,12 @@ def create_app(
             await runtime.stop()
             log.info("service_stopped")
 
-    app = app_class(title=title, version=version, description=description, lifespan=lifespan)
+    app = app_class(title=title, version=version, description=description, lifespan=lifespan, docs_url=None,
+                    redoc_url=None)
     app.add_middleware(InputLimitsMiddleware, limits=InputLimits.from_settings(settings))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    install_docs(app)
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)

@@ -33,6 +33,7 @@ from gateway.proxy import Upstreams
 from gateway.settings import Settings
 from services.app import Runtime, create_app
 from services.errors import Problem
+from services.headers import SecurityHeadersMiddleware
 from services.identity import Identity, Role
 from services.observability import RequestContextMiddleware
 
@@ -136,7 +137,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
 
-    # Middleware, outermost first: request id (kernel), CORS, path and body-size hygiene; the same around the edge.
+    # Middleware, outermost first: request id and security headers (kernel), CORS, path and body-size hygiene; the
+    # same around the edge.
     def cors(inner: ASGIApp) -> ASGIApp:
         return CORSMiddleware(
             inner,
@@ -151,7 +153,9 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app.user_middleware.append(Middleware(cors))  # type: ignore[arg-type]
     app.user_middleware.append(Middleware(HygieneMiddleware, max_body_bytes=settings.max_body_bytes))  # type: ignore[arg-type]
     assert isinstance(app, GatewayApp)
-    app.edge = RequestContextMiddleware(cors(HygieneMiddleware(ProxyEndpoint(), settings.max_body_bytes)))
+    app.edge = RequestContextMiddleware(
+        SecurityHeadersMiddleware(cors(HygieneMiddleware(ProxyEndpoint(), settings.max_body_bytes)))
+    )
     app.families = frozenset(settings.upstreams())
 
     # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database only (no Kafka here).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
@@ -26,6 +27,7 @@ from intake.service import Context
 from intake.storage import sniff_matches
 from services.db import SessionDep
 from services.errors import Problem
+from services.headers import content_disposition
 from services.identity import CurrentIdentity
 
 router = APIRouter(tags=["dossiers"])
@@ -127,7 +129,11 @@ async def document_content(
     dossier_id: str, index: int, session: SessionDep, ctx: ContextDep, who: CurrentIdentity
 ) -> Response:
     doc, data = await service.document_content(session, ctx, who, dossier_id, index)
-    return Response(data, media_type=doc.content_type or "application/octet-stream")
+    # Always a download, never shown in the browser: the content is whatever the applicant uploaded.
+    extension = mimetypes.guess_extension(doc.content_type or "") or ""
+    filename = f"{dossier_id}-{index}-{doc.component_code}{extension}"
+    return Response(data, media_type=doc.content_type or "application/octet-stream",
+                    headers={"content-disposition": content_disposition(filename)})
 
 
 @router.get("/tracking/{code}", response_model=TrackingOut, tags=["tracking"], summary="Tra cứu: code + phone or id")

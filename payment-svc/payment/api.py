@@ -22,6 +22,7 @@ from payment.settings import Settings
 from services import policy
 from services.db import SessionDep
 from services.errors import NotFound, Problem
+from services.headers import content_disposition
 from services.identity import STAFF_ROLES, CurrentIdentity, Identity, Role, require
 
 router = APIRouter(tags=["payments"])
@@ -165,10 +166,10 @@ async def bill_vietqr(
         None,
     )
     qr = qr_for(_settings(request), bill, pending)
-    if format == "png":
-        return Response(vietqr.qr_png(qr.payload, scale=scale), media_type="image/png")
-    if format == "svg":
-        return Response(vietqr.qr_svg(qr.payload, scale=scale), media_type="image/svg+xml")
+    if format in ("png", "svg"):
+        image = vietqr.qr_png(qr.payload, scale=scale) if format == "png" else vietqr.qr_svg(qr.payload, scale=scale)
+        return Response(image, media_type="image/png" if format == "png" else "image/svg+xml",
+                        headers={"content-disposition": content_disposition(f"vietqr-{bill.id}.{format}", inline=True)})
     return JSONResponse(qr.model_dump(mode="json"))
 
 
