@@ -86,7 +86,7 @@ def _everyone_but_wallets(method: str, path: str, note: str = "") -> Operation:
     )
 
 
-_O, _U, _S, _C, _A = On.OWN_UNIT, On.SUBTREE, On.OWN_CITIZEN, On.SELF, On.ANY
+_O, _U, _C, _SELF, _A = On.OWN_UNIT, On.SUBTREE, On.OWN_CITIZEN, On.SELF, On.ANY
 C = "/api/v1/catalogue"
 D = "/api/v1/dossiers"
 R = "/api/v1/routing"
@@ -99,7 +99,8 @@ _DOSSIER_READERS = {"citizen": _C, "desk_officer": _O, "specialist": _O, "leader
 #: A journey's reading: the units on its route (its receiving unit, holder, pending hop, steps), leaders of a unit
 #: above one of those, an administrator.
 _JOURNEY_READERS = {"desk_officer": _O, "specialist": _O, "leader": _U, "admin": _A}
-#: Routing's commands: staff of the unit that holds the dossier (or that a hop is addressed to).
+#: Routing's commands: staff of the unit that holds the dossier (or that a hop is addressed to); staff of a unit
+#: with no part in the journey learn nothing more of it (403 before any other answer).
 _JOURNEY_ACTORS = {"desk_officer": _O, "specialist": _O, "leader": _O, "admin": _O}
 _ACTORS_NOTE = "an administrator too, if their account is bound to a unit"
 _BILL_READERS = {"citizen": _C, "desk_officer": _O, "specialist": _O, "leader": _O, "admin": _A}
@@ -109,9 +110,9 @@ OPERATIONS: tuple[Operation, ...] = (
     # the gateway's own
     _op("GET", "/healthz", anyone=_A),
     _op("POST", f"{A}/token", "the password is the credential", anyone=_A),
-    _op("GET", f"{A}/whoami", portal=_C, citizen=_C, wallet=_C, integration=_C, desk_officer=_C, specialist=_C,
-        leader=_C, admin=_C),
-    _op("POST", f"{A}/password", desk_officer=_C, specialist=_C, leader=_C, admin=_C),
+    _op("GET", f"{A}/whoami", portal=_SELF, citizen=_SELF, wallet=_SELF, integration=_SELF, desk_officer=_SELF,
+        specialist=_SELF, leader=_SELF, admin=_SELF),
+    _op("POST", f"{A}/password", desk_officer=_SELF, specialist=_SELF, leader=_SELF, admin=_SELF),
     _op("POST", f"{A}/staff/{{username}}/deactivate", admin=_A),
     _op("POST", f"{A}/staff/{{username}}/reactivate", admin=_A),
     # catalogue-svc: everyone reads, administrators write
@@ -147,7 +148,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("GET", f"{D}/dossiers/{{dossier_id}}/documents/{{index}}/content", **_DOSSIER_READERS),
     _op("GET", f"{D}/tracking/{{code}}", "with the dossier's second factor (phone or id number)",
         portal=_A, citizen=_A, desk_officer=_O, specialist=_A, leader=_A, admin=_A),
-    _op("POST", f"{D}/uploads", "an upload is then usable by its uploader only", citizen=_C, desk_officer=_C),
+    _op("POST", f"{D}/uploads", "an upload is then usable by its uploader only", citizen=_SELF, desk_officer=_SELF),
     _op("POST", f"{D}/accounts/assisted", desk_officer=_O),
     _op("GET", f"{D}/counts", **_REPORT_READERS),
     # routing-svc

@@ -46,6 +46,16 @@ def _staff(who: Identity) -> Actor:
     return Actor.of(who)
 
 
+async def _actor(session: SessionDep, dossier_id: str, who: Identity) -> Actor:
+    """The caller as the actor of a command, if their unit takes part in the journey: staff of other units learn
+    nothing more of it (not even whether a hop exists). Holder and addressee are checked by the command."""
+    actor = _staff(who)
+    found = await repo.journey_units(session, dossier_id)
+    if found is not None and who.unit not in found[1]:
+        raise Problem(403, f"Unit {who.unit} has no part in dossier {found[0]}.", code="forbidden")
+    return actor
+
+
 def _svc(request: Request, session: SessionDep) -> Journeys:
     settings: Settings = request.app.state.settings
     return Journeys(session, settings.topic_prefix)
@@ -117,7 +127,8 @@ async def transfer(
     dossier_id: str, body: TransferIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    await svc.transfer(dossier_id, _staff(who), body.to_unit, body.note)
+    actor = await _actor(session, dossier_id, who)
+    await svc.transfer(dossier_id, actor, body.to_unit, body.note)
     return await _acted_on(svc, dossier_id)
 
 
@@ -126,7 +137,8 @@ async def accept(
     dossier_id: str, hop_id: int, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    return await _act(svc, await svc.accept_hop(dossier_id, hop_id, _staff(who)))
+    actor = await _actor(session, dossier_id, who)
+    return await _act(svc, await svc.accept_hop(dossier_id, hop_id, actor))
 
 
 @router.post("/journeys/{dossier_id}/hops/{hop_id}/reject", response_model=JourneyOut, summary="Reject a hop")
@@ -134,7 +146,8 @@ async def reject(
     dossier_id: str, hop_id: int, body: RejectIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    j = await svc.reject_hop(dossier_id, hop_id, _staff(who), body.reason)
+    actor = await _actor(session, dossier_id, who)
+    j = await svc.reject_hop(dossier_id, hop_id, actor, body.reason)
     return await _act(svc, j)
 
 
@@ -143,7 +156,8 @@ async def assign(
     dossier_id: str, body: AssignIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    return await _act(svc, await svc.assign(dossier_id, _staff(who), body.officer, body.note))
+    actor = await _actor(session, dossier_id, who)
+    return await _act(svc, await svc.assign(dossier_id, actor, body.officer, body.note))
 
 
 @router.post("/journeys/{dossier_id}/complete", response_model=JourneyOut, summary="Complete the current step")
@@ -151,7 +165,8 @@ async def complete(
     dossier_id: str, body: CompleteIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    j = await svc.complete(dossier_id, _staff(who), body.result, body.note)
+    actor = await _actor(session, dossier_id, who)
+    j = await svc.complete(dossier_id, actor, body.result, body.note)
     return await _act(svc, j)
 
 
@@ -160,7 +175,8 @@ async def refuse(
     dossier_id: str, body: RefuseIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    j = await svc.refuse(dossier_id, _staff(who), list(body.reasons), body.note)
+    actor = await _actor(session, dossier_id, who)
+    j = await svc.refuse(dossier_id, actor, list(body.reasons), body.note)
     return await _act(svc, j)
 
 
@@ -171,7 +187,8 @@ async def supplement(
     dossier_id: str, body: SupplementIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    j = await svc.request_supplement(dossier_id, _staff(who), list(body.missing), body.reason)
+    actor = await _actor(session, dossier_id, who)
+    j = await svc.request_supplement(dossier_id, actor, list(body.missing), body.reason)
     return await _act(svc, j)
 
 
@@ -180,7 +197,8 @@ async def resume(
     dossier_id: str, body: ResumeIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    return await _act(svc, await svc.resume(dossier_id, _staff(who), body.note))
+    actor = await _actor(session, dossier_id, who)
+    return await _act(svc, await svc.resume(dossier_id, actor, body.note))
 
 
 @router.post("/journeys/{dossier_id}/extend", response_model=JourneyOut, summary="The one extension (form 04)")
@@ -188,7 +206,8 @@ async def extend(
     dossier_id: str, body: ExtendIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    await svc.extend(dossier_id, _staff(who), body.new_date, body.reason)
+    actor = await _actor(session, dossier_id, who)
+    await svc.extend(dossier_id, actor, body.new_date, body.reason)
     return await _acted_on(svc, dossier_id)
 
 
@@ -197,7 +216,8 @@ async def return_to_desk(
     dossier_id: str, body: ReturnIn, request: Request, session: SessionDep, who: CurrentIdentity
 ) -> JourneyOut:
     svc = _svc(request, session)
-    return await _act(svc, await svc.return_to_desk(dossier_id, _staff(who), body.note))
+    actor = await _actor(session, dossier_id, who)
+    return await _act(svc, await svc.return_to_desk(dossier_id, actor, body.note))
 
 
 async def _unit_names(session: SessionDep, ids: set[str]) -> dict[str, str]:

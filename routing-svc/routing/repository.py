@@ -121,3 +121,19 @@ async def worklist(
         )
     stmt = select(Journey).where(*conditions).order_by(Journey.step_due_at, Journey.dossier_id).limit(limit)
     return list(await session.scalars(stmt))
+
+
+async def journey_units(session: AsyncSession, dossier_id: str) -> tuple[str, set[str]] | None:
+    """The dossier's code and every unit with a part in its journey (receiving, holding, addressed, on a step), read
+    as plain values: the journey a command then locks is not loaded (and cached in the session) before its lock."""
+    row = (
+        await session.execute(
+            select(Journey.code, Journey.receiving_unit, Journey.holder_unit, Journey.pending_unit).where(
+                Journey.dossier_id == dossier_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    step_units = await session.scalars(select(JourneyStep.unit).where(JourneyStep.dossier_id == dossier_id))
+    return row[0], {u for u in (row[1], row[2], row[3], *step_units) if u}
