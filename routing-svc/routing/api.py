@@ -52,7 +52,8 @@ async def _actor(session: SessionDep, dossier_id: str, who: Identity) -> Actor:
     actor = _staff(who)
     found = await repo.journey_units(session, dossier_id)
     if found is not None and who.unit not in found[1]:
-        raise Problem(403, f"Unit {who.unit} has no part in dossier {found[0]}.", code="forbidden")
+        # Not the holder either; unlike the holder check, nothing about the journey is told.
+        raise Problem(403, f"Unit {who.unit} has no part in dossier {found[0]}.", code="not-holder")
     return actor
 
 
