@@ -45,12 +45,24 @@ from services.identity import Role
 
 GATEWAY_DIR = Path(__file__).resolve().parent.parent
 
-#: (username, role, unit, full name) of the demo staff: a ward desk, a city specialist, a city leader, an admin.
+#: (username, role, unit, full name) of the demo staff: the city centre's desk, a ward's desk, a ward specialist, the
+#: city's leader, an admin, and a specialist at every department on the routes of the demo procedures
+#: (catalogue-svc/data/demo-procedures.json, LIENTHONG; tests/gateway checks that none is missing), so that a
+#: dossier can be walked along its whole route with these accounts (README, "A walk through the system").
 DEMO_STAFF = [
-    ("demo.desk", Role.DESK_OFFICER, "000.00.31.H57", "Cán bộ một cửa phường (demo)"),
-    ("demo.specialist", Role.SPECIALIST, "000.20.31.H57", "Chuyên viên phòng (demo)"),
+    ("demo.desk", Role.DESK_OFFICER, "000.00.31.H57", "Cán bộ một cửa thành phố (demo)"),
+    ("demo.ward.desk", Role.DESK_OFFICER, "000.01.31.H57", "Cán bộ một cửa phường (demo)"),
+    ("demo.specialist", Role.SPECIALIST, "000.20.31.H57", "Chuyên viên phường (demo)"),
     ("demo.leader", Role.LEADER, "000.00.31.H57", "Lãnh đạo (demo)"),
     ("demo.admin", Role.ADMIN, None, "Quản trị (demo)"),
+    ("demo.city.justice", Role.SPECIALIST, "001.00.31.H57", "Chuyên viên Phòng Tư pháp thành phố (demo)"),
+    ("demo.province.justice", Role.SPECIALIST, "001.00.00.H57", "Chuyên viên Sở Tư pháp (demo)"),
+    ("demo.city.environment", Role.SPECIALIST, "002.00.31.H57", "Chuyên viên Phòng TN&MT thành phố (demo)"),
+    ("demo.province.environment", Role.SPECIALIST, "002.00.00.H57", "Chuyên viên Sở TN&MT (demo)"),
+    ("demo.city.construction", Role.SPECIALIST, "003.00.31.H57", "Chuyên viên Phòng Quản lý đô thị (demo)"),
+    ("demo.province.construction", Role.SPECIALIST, "003.00.00.H57", "Chuyên viên Sở Xây dựng (demo)"),
+    ("demo.city.labour", Role.SPECIALIST, "006.00.31.H57", "Chuyên viên Phòng LĐ-TB&XH thành phố (demo)"),
+    ("demo.province.labour", Role.SPECIALIST, "006.00.00.H57", "Chuyên viên Sở LĐ-TB&XH (demo)"),
 ]
 DEMO_KEYS = [("demo-portal", Role.PORTAL), ("demo-wallet", Role.WALLET)]
 
