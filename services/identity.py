@@ -159,4 +159,5 @@ def require(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Identity]]:
             raise Problem(403, f"Role {identity.role.value} may not do this (allowed: {allowed}).", code="forbidden")
         return identity
 
+    check.roles = frozenset(roles)  # type: ignore[attr-defined]  # read by tests/authz: the table's rows agree
     return check

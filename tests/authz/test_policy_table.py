@@ -1,15 +1,18 @@
-"""The table of services/policy.py covers every operation of the gateway's OpenAPI document, and
-docs/AUTHORISATION.md is rendered from it."""
+"""The table of services/policy.py covers every operation of the gateway's OpenAPI document, the services'
+`require(...)` dependencies let through the roles of its rows, and docs/AUTHORISATION.md is rendered from it."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
+from fastapi.routing import APIRoute
 from gateway.main import build_app as build_gateway
 from gateway.openapi import METHODS, merge
 
 from services import policy
+from services.identity import Role
+from services.policy import Caller
 from tests.harness import ROOT
 
 SERVICES = {"catalogue": "catalogue", "dossiers": "intake", "routing": "routing", "payments": "payment",
@@ -44,3 +47,42 @@ def test_rows_match_their_own_paths_and_no_other() -> None:
 def test_the_document_is_current() -> None:
     committed = (ROOT / "docs" / "AUTHORISATION.md").read_text(encoding="utf-8")
     assert committed == policy.render(), "regenerate: python -m services.policy > docs/AUTHORISATION.md"
+
+
+def _required_roles(dependant: Any) -> set[frozenset[Role]]:
+    """The role sets of every `require(...)` among an endpoint's dependencies, nested ones included."""
+    found = set()
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "roles", None)
+        if roles is not None:
+            found.add(roles)
+        found |= _required_roles(dep)
+    return found
+
+
+def _api_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, APIRoute]]:
+    """(path prefix, route) of every public endpoint, through included routers."""
+    found = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            if route.include_in_schema:
+                found.append((prefix, route))
+        elif hasattr(route, "original_router"):  # FastAPI's included router
+            found += _api_routes(route.original_router.routes, prefix + route.include_context.prefix)
+    return found
+
+
+def test_the_services_require_what_the_table_grants() -> None:
+    rows = {(o.method, o.path): o for o in policy.OPERATIONS}
+    checked = 0
+    for family, name in SERVICES.items():
+        app = importlib.import_module(f"{name}.main").build_app()
+        for prefix, route in _api_routes(app.routes):
+            for roles in _required_roles(route.dependant):
+                for method in route.methods:
+                    row = rows[(method, f"/api/v1/{family}{prefix}{route.path}")]
+                    granted = {Role.PORTAL if c in (Caller.PORTAL, Caller.CITIZEN) else Role(c.value)
+                               for c in row.grants}
+                    assert set(roles) == granted, (method, route.path, sorted(roles), sorted(granted))
+                    checked += 1
+    assert checked >= 10, "the walk found no require(...) dependency"
