@@ -167,6 +167,40 @@ def gateway_signature_only() -> FastAPI:
 STAFF = ("bench.desk", "Mật-khẩu-đo-0123456789")
 
 
+async def account_check_cost(url: str, token: str, calls: int = 20_000, repeats: int = 5) -> dict[str, float]:
+    """Microseconds per staff token in this process, best of `repeats` rounds of `calls`: the signature only, the
+    account check with its cache (as shipped), and with a database read every time. The best round is the figure
+    least disturbed by whatever else the machine runs."""
+    from gateway.auth import StaffSessions, verify_staff_token
+    from gateway.settings import Settings
+
+    from services.db import Database
+
+    settings = Settings(database_url=url)
+    db = Database(url)
+    cached = StaffSessions(db.sessionmaker, settings)
+    uncached = StaffSessions(db.sessionmaker, settings.model_copy(update={"staff_account_cache_seconds": 0.0}))
+
+    async def signature_only(token: str) -> Identity:
+        return verify_staff_token(token, settings)
+
+    results = {}
+    try:
+        for name, check, n in (("signature only", signature_only, calls), ("account checked (cached 5 s)",
+                               cached.verify, calls), ("account checked (no cache)", uncached.verify, calls // 20)):
+            await check(token)
+            best = float("inf")
+            for _ in range(repeats):
+                started = time.perf_counter()
+                for _ in range(n):
+                    await check(token)
+                best = min(best, (time.perf_counter() - started) / n * 1e6)
+            results[name] = best
+    finally:
+        await db.dispose()
+    return results
+
+
 async def setup_gateway_db(url: str) -> str:
     sys.path.insert(0, str(ROOT / "gateway"))  # the gateway package lives in gateway/gateway
     from gateway.auth import create_api_key, create_staff
@@ -257,6 +291,9 @@ async def main() -> None:
                                      ("account checked (cached 5 s)", "account checked (no cache)", "signature only"))
         checked_cpu, signed_cpu = (cpus[f"staff, {n}"]["gateway"] for n in
                                    ("account checked (cached 5 s)", "signature only"))
+        in_process = await account_check_cost(db_url, login.json()["access_token"])
+        print("staff token in this process, µs per request (best of 5 rounds): "
+              + ", ".join(f"{name} {us:.1f}" for name, us in in_process.items()))
         print(f"staff account check: throughput {100 * checked[3] / signed[3]:.0f}% of signature only "
               f"({100 * uncached[3] / signed[3]:.0f}% without the cache), gateway CPU "
               f"{checked_cpu - signed_cpu:+.0f} µs per request, p50 {checked[0] - signed[0]:+.2f} ms")
