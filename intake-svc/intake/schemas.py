@@ -267,5 +267,5 @@ class ListFilter(BaseModel):
     received_from: date | None = None
     received_to: date | None = None
     code: str | None = None
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=1_000_000)  # the offset stays a 64-bit integer for the database
     page_size: int = Field(default=50, ge=1, le=200)

@@ -108,7 +108,7 @@ async def list_bills(
     dossier_code: str | None = None,
     unit: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,  # a 64-bit integer for the database
 ) -> list[BillOut]:
     if who.role is not Role.ADMIN:
         if unit is not None and unit != who.unit:
