@@ -116,7 +116,10 @@ async def running_system(
             run_gateway(await databases.new("gateway"), urls, rate_limit_unauthenticated="100000/minute",
                         rate_limit_login="1000/minute")
         )
-        client = await stack.enter_async_context(gateway.client())
+        # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) could close one being reused.
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=gateway.url, timeout=30, limits=httpx.Limits(keepalive_expiry=1))
+        )
         system = System(gateway=gateway, client=client, apps=apps)
         await _seed(system, prefix)
         yield system
