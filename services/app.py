@@ -184,7 +184,7 @@ def create_app(
     app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     settings.require_real_secrets()
-    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    configure_logging(settings.service_name, settings.log_level, settings.log_json, settings.log_repeat_interval)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections.abc import MutableMapping
@@ -53,8 +54,56 @@ def _access_logger_name(_: Any, __: str, event_dict: MutableMapping[str, Any]) -
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
-    """Route structlog and the standard library (uvicorn, aiokafka, SQLAlchemy) through one JSON renderer."""
+class RepeatedLinesFilter(logging.Filter):
+    """Writes a warning or error at most once an `interval` per (logger, message), so that an outage that repeats
+    the same failure many times a second (every Kafka client retrying a broker that is down) leaves a few lines.
+    The message is the record's format string (aiokafka's "Unable connect to node with id %s: %s") or the event
+    name of a structlog line, so the varying arguments do not make each line new. The first line after a quiet
+    spell carries `suppressed`: how many of its repeats were left out since the previous one.
+
+    Installed on the handler, it sees every record that reaches it: the kernel's structlog lines (through the
+    standard library) and those of aiokafka, SQLAlchemy and uvicorn."""
+
+    #: Past this many (logger, message) pairs, those not seen for an interval are forgotten.
+    MAX_REMEMBERED = 1000
+
+    def __init__(self, interval: float, level: int = logging.WARNING) -> None:
+        super().__init__()
+        self.interval = interval
+        self.level = level
+        self.clock = time.monotonic
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}  # → (when written, repeats left out since)
+        self._lock = threading.Lock()  # SQLAlchemy and the default executor log from other threads
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.level or self.interval <= 0:
+            return True
+        message = record.msg.get("event") if isinstance(record.msg, dict) else record.msg
+        key = (record.name, str(message))
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last[0] < self.interval:
+                self._last[key] = (last[0], last[1] + 1)
+                return False
+            if len(self._last) >= self.MAX_REMEMBERED:
+                self._last = {k: v for k, v in self._last.items() if now - v[0] < self.interval}
+            self._last[key] = (now, 0)
+        if last is not None and last[1]:
+            record.suppressed = last[1]
+        return True
+
+
+def _add_suppressed(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    suppressed = getattr(event_dict.get("_record"), "suppressed", None)
+    if suppressed:
+        event_dict["suppressed"] = suppressed
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", json: bool = True, repeat_interval: float = 30.0) -> None:
+    """Route structlog and the standard library (uvicorn, aiokafka, SQLAlchemy) through one JSON renderer; the same
+    warning or error at most once a `repeat_interval` (`RepeatedLinesFilter`)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -79,6 +128,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
+            _add_suppressed,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             renderer,
@@ -86,6 +136,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(RepeatedLinesFilter(repeat_interval))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -60,6 +60,11 @@ class ServiceSettings(BaseSettings):
     #: Mutual TLS: this service's certificate and key (PEM), when the listener authenticates clients by certificate.
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
+    #: Every Kafka client waits this long before it tries a broker again (aiokafka's retry_backoff_ms, for requests,
+    #: metadata, fetches and the group coordinator alike): while the broker is down, one attempt a second per loop.
+    kafka_retry_backoff_ms: int = Field(1000, ge=10)
+    #: The relay and the consumers rebuild a failed client after a delay that doubles up to this many seconds.
+    kafka_reconnect_backoff_max: float = Field(10.0, gt=0)
     #: Every topic name starts with this, so that several deployments (or test runs) can share a broker.
     topic_prefix: str = "motcua"
 
@@ -78,6 +83,9 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    #: The same warning or error (same logger, same message) is written at most once in this many seconds, with the
+    #: number of repeats left out since the last one (`suppressed`); 0 writes every one.
+    log_repeat_interval: float = Field(30.0, ge=0)
 
     relay_enabled: bool = True
     relay_batch_size: int = 1000
@@ -157,6 +165,8 @@ class ServiceSettings(BaseSettings):
             cafile=self.kafka_ssl_cafile,
             certfile=self.kafka_ssl_certfile,
             keyfile=self.kafka_ssl_keyfile,
+            retry_backoff_ms=self.kafka_retry_backoff_ms,
+            reconnect_backoff_max=self.kafka_reconnect_backoff_max,
         )
 
     @classmethod

@@ -33,7 +33,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -51,6 +51,14 @@ Handler = Callable[[AsyncSession, CloudEvent, Any], Awaitable[None]]
 GroupHandler = Callable[[AsyncSession, list[tuple[CloudEvent, Any]]], Awaitable[None]]
 
 CONSUMED = Counter("consumer_events_total", "Events handled by consumers", ["consumer", "outcome"])
+DEAD_LETTERED = Counter(
+    "consumer_dead_lettered_total", "Events the consumer group published to its dead-letter topic", ["consumer"]
+)
+CONSUMER_LAG = Gauge(
+    "consumer_lag",
+    "Records of a partition past the consumer group's committed offset (the broker's high watermark minus it)",
+    ["consumer", "topic", "partition"],
+)
 
 
 @dataclass
@@ -114,6 +122,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         # Wait until the batch being handled is done and committed before giving partitions away.
         async with self.runner.batch_lock:
             await self.runner.commit_pending()
+        self.runner.forget_partitions(revoked)
         if revoked:
             log.info("partitions_revoked", consumer=self.runner.sub.name, count=len(revoked))
 
@@ -138,6 +147,7 @@ class EventConsumer:
         group_size: int = 100,
         fetch_min_bytes: int = 1,
         fetch_max_wait_ms: int = 500,
+        lag_interval: float = 5.0,
     ) -> None:
         self.db = db
         self.sub = sub
@@ -157,7 +167,10 @@ class EventConsumer:
         self.group_size = max(1, group_size)
         self.fetch_min_bytes = fetch_min_bytes
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        #: How often `consumer_lag` is set, from the high watermarks the fetches brought (no request of its own).
+        self.lag_interval = lag_interval
         self._pending: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}  # the offsets this member committed, or found committed
         self._committed_at = 0.0
         self.batch_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -194,19 +207,23 @@ class EventConsumer:
                 log.warning("consumer_start_failed", consumer=self.sub.name, error=repr(exc), retry_in=backoff)
                 await close_quietly(consumer)
                 await self._pause(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, self.security.reconnect_backoff_max)
                 continue
             backoff = 0.5
             consumer.subscribe(self.sub.topics, listener=_Listener(self))
             self._consumer = consumer
             self.running = True
+            lag = asyncio.create_task(self._watch_lag(consumer), name=f"consumer-lag-{self.sub.name}")
             try:
                 await self._poll_loop(consumer)
             except _Stopped:
                 pass
             finally:
                 self.running = False
+                lag.cancel()
+                await asyncio.gather(lag, return_exceptions=True)
                 await self.commit_pending()
+                self.forget_partitions(list(self._committed))
                 self._consumer = None
                 await close_quietly(consumer, timeout=10)
                 if self._dlq_producer is not None:
@@ -244,6 +261,40 @@ class EventConsumer:
         except (KafkaError, TimeoutError) as exc:
             # The effects are in the database with their inbox rows; whoever reads these records again skips them.
             log.warning("offset_commit_failed", consumer=self.sub.name, partitions=len(offsets), error=repr(exc))
+        else:
+            self._committed.update((tp, meta.offset) for tp, meta in offsets.items())
+
+    async def _watch_lag(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            await self._pause(self.lag_interval)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.refresh_lag(consumer)
+            except (KafkaError, TimeoutError) as exc:  # the broker is away: the gauges keep their last values
+                log.warning("consumer_lag_unknown", consumer=self.sub.name, error=repr(exc))
+
+    async def refresh_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Set `consumer_lag` of each assigned partition whose high watermark a fetch has brought. A partition this
+        member has not committed yet asks the broker once for the group's committed offset (none: from offset 0)."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            if tp not in self._committed:
+                committed = await asyncio.wait_for(consumer.committed(tp), timeout=10)
+                self._committed.setdefault(tp, committed or 0)
+            lag = max(0, highwater - self._committed[tp])
+            CONSUMER_LAG.labels(self.sub.name, tp.topic, str(tp.partition)).set(lag)
+
+    def forget_partitions(self, partitions: list[TopicPartition]) -> None:
+        """No lag is reported for partitions given up (another member reports them)."""
+        for tp in partitions:
+            self._committed.pop(tp, None)
+            try:
+                CONSUMER_LAG.remove(self.sub.name, tp.topic, str(tp.partition))
+            except KeyError:
+                pass
 
     async def _handle_records(
         self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -451,6 +502,7 @@ class EventConsumer:
                     await producer.start()
                     self._dlq_producer = producer
                 await self._dlq_producer.send_and_wait(topic, value=record.value, key=record.key, headers=headers)
+                DEAD_LETTERED.labels(self.sub.name).inc()
                 log.warning("event_dead_lettered", consumer=self.sub.name, topic=topic, error=error_text[:200])
                 return
             except KafkaError as kafka_exc:

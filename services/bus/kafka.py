@@ -41,9 +41,15 @@ Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 @dataclass(frozen=True)
 class KafkaSecurity:
-    """How the clients of a service authenticate to the brokers and encrypt: Kafka's `security.protocol` with its SASL
-    mechanism and credentials, and for TLS the CA that signed the brokers' certificates (the system's trust store
-    when none is given) with, for mutual TLS, the client's own certificate and key."""
+    """How the clients of a service reach the brokers: Kafka's `security.protocol` with its SASL mechanism and
+    credentials, for TLS the CA that signed the brokers' certificates (the system's trust store when none is given)
+    with, for mutual TLS, the client's own certificate and key; and how often a client tries again while it cannot
+    reach them. Every client of a service takes its options from here (`client_options`).
+
+    aiokafka retries a request, a metadata refresh, a fetch or a coordinator lookup after `retry_backoff_ms`, on every
+    client and without growing it: its default (100 ms) made each client try a broker that is down ten times a
+    second, with a log line each time. The relay and the consumers rebuild their client after a failure with a delay
+    that doubles up to `reconnect_backoff_max` seconds."""
 
     protocol: Protocol = "PLAINTEXT"
     sasl_mechanism: Mechanism = "SCRAM-SHA-512"
@@ -52,6 +58,8 @@ class KafkaSecurity:
     cafile: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
+    retry_backoff_ms: int = 1000
+    reconnect_backoff_max: float = 10.0
 
     def __post_init__(self) -> None:
         if self.sasl and not (self.username and self.password):
@@ -82,7 +90,7 @@ class KafkaSecurity:
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for any aiokafka client: producer, consumer, admin."""
-        options: dict[str, Any] = {"security_protocol": self.protocol}
+        options: dict[str, Any] = {"security_protocol": self.protocol, "retry_backoff_ms": self.retry_backoff_ms}
         if self.tls:
             options["ssl_context"] = self.ssl_context
         if self.sasl:
@@ -111,7 +119,6 @@ def new_producer(
         max_batch_size=256 * 1024,
         compression_type=None,
         request_timeout_ms=15000,
-        retry_backoff_ms=200,
     )
 
 

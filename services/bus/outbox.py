@@ -15,7 +15,13 @@ Otherwise the relay polls every `poll_interval` seconds.
 
 After a send fails (broker down, or the known case of an idempotent aiokafka producer left with a stale sequence
 after a broker outage: OutOfOrderSequenceNumber / UnknownProducerId), the relay throws the producer away and
-starts a fresh one (a new producer id), then re-sends from the first unacknowledged row.
+starts a fresh one (a new producer id), then re-sends from the first unacknowledged row. An idempotent aiokafka
+producer never gives up on a batch by itself (it retries until the broker answers), so the relay stops waiting for
+the acknowledgements after `publish_timeout` and counts that as a failure too.
+
+Metrics (the leader's; another replica reports an empty outbox): `outbox_unpublished_rows` and
+`outbox_oldest_unpublished_age_seconds`, read from the table every `metrics_interval` seconds by a task of their
+own (so they move while a publish hangs), `outbox_published_total`, `outbox_publish_failures_total`.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
-from sqlalchemy import delete, event, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -48,6 +55,10 @@ log = structlog.get_logger(__name__)
 RELAY_PUBLISHED = Counter("outbox_published_total", "Events published by the outbox relay", ["service"])
 RELAY_FAILURES = Counter("outbox_publish_failures_total", "Failed publish attempts of the relay", ["service"])
 RELAY_LEADER = Gauge("outbox_relay_leader", "1 while this process holds the relay lease", ["service"])
+OUTBOX_UNPUBLISHED = Gauge("outbox_unpublished_rows", "Outbox rows not yet acknowledged by Kafka", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_unpublished_age_seconds", "Age of the oldest outbox row not yet acknowledged by Kafka", ["service"]
+)
 
 _DIRTY = "motcua_outbox_dirty"
 _wakers: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
@@ -128,6 +139,8 @@ class OutboxRelay:
         lease_seconds: float = 10.0,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
         linger: float = 0.0,
+        publish_timeout: float = 15.0,
+        metrics_interval: float = 5.0,
     ) -> None:
         self.db = db
         self.service = service
@@ -135,6 +148,9 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.linger = linger
+        self.publish_timeout = publish_timeout
+        self.metrics_interval = metrics_interval
+        self.reconnect_backoff_max = security.reconnect_backoff_max
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._producer_factory = producer_factory or (
             lambda: new_producer(bootstrap_servers, client_id=f"{service}-relay", security=security)
@@ -157,6 +173,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         backoff = 0.2
+        metrics = asyncio.create_task(self._watch_backlog(), name=f"outbox-metrics-{self.service}")
         try:
             await self._listen()
             while not self._stopping.is_set():
@@ -174,9 +191,11 @@ class OutboxRelay:
                     RELAY_FAILURES.labels(self.service).inc()
                     log.warning("outbox_relay_error", error=repr(exc), retry_in=backoff)
                     await self._reset_producer()
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    await self._back_off(backoff)
+                    backoff = min(backoff * 2, self.reconnect_backoff_max)
         finally:
+            metrics.cancel()
+            await asyncio.gather(metrics, return_exceptions=True)
             await self._release()
 
     async def publish_batch(self) -> int:
@@ -202,12 +221,39 @@ class OutboxRelay:
                     headers=[(k, v.encode()) for k, v in row.headers],
                 )
             )
-        await asyncio.gather(*futures)
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)
+        except TimeoutError:
+            raise TimeoutError(f"Kafka acknowledged not all {len(rows)} events in {self.publish_timeout} s") from None
         ids = [row.id for row in rows]
         async with self.db.sessionmaker() as session, session.begin():
             await session.execute(delete(outbox).where(outbox.c.id.in_(ids)))
         RELAY_PUBLISHED.labels(self.service).inc(len(ids))
         return len(ids)
+
+    async def _watch_backlog(self) -> None:
+        while True:
+            try:
+                await self.refresh_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is down: the gauges keep their last values
+                log.warning("outbox_metrics_failed", error=repr(exc))
+            await asyncio.sleep(self.metrics_interval)
+
+    async def refresh_backlog(self) -> None:
+        """Set the backlog gauges from the outbox table (one statement), or to 0 on a replica that does not publish."""
+        count, oldest = 0, None
+        if self.is_leader:
+            async with self.db.sessionmaker() as session:
+                count, oldest = (await session.execute(select(func.count(), func.min(outbox.c.created_at)))).one()
+        age = 0.0
+        if oldest is not None:
+            if oldest.tzinfo is None:  # SQLite keeps CURRENT_TIMESTAMP, which is UTC, without the zone
+                oldest = oldest.replace(tzinfo=UTC)
+            age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        OUTBOX_UNPUBLISHED.labels(self.service).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -226,6 +272,14 @@ class OutboxRelay:
         self.connected = False
         if producer is not None:
             await close_quietly(producer)
+
+    async def _back_off(self, seconds: float) -> None:
+        """Wait `seconds` after a failure: commits meanwhile do not cut it short (a service committing many times a
+        second would otherwise retry a broker that is down as often); a stop does."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def _sleep(self, seconds: float) -> bool:
         """Wait for a wake-up or `seconds`; True when woken (and not stopping)."""
