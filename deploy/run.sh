@@ -8,6 +8,8 @@ export MOTCUA_KAFKA_BOOTSTRAP_SERVERS="${MOTCUA_KAFKA_BOOTSTRAP_SERVERS:-127.0.0
 export MOTCUA_LOG_JSON="${MOTCUA_LOG_JSON:-false}"
 # This machine only: the services accept their built-in development secrets (they refuse them otherwise).
 export MOTCUA_DEV_MODE="${MOTCUA_DEV_MODE:-true}"
+# The gateway's /metrics answers only this bearer token (curl -H "Authorization: Bearer $GATEWAY_METRICS_TOKEN").
+export GATEWAY_METRICS_TOKEN="${GATEWAY_METRICS_TOKEN:-motcua-dev-metrics-token}"
 
 deploy/kafka/kafka.sh start var/kafka 9092 9093
 trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT

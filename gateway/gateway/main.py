@@ -10,12 +10,15 @@ Routes (the family names are the public API; the services behind them come from 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -32,6 +35,7 @@ from gateway.policy import forbidden
 from gateway.proxy import Upstreams
 from gateway.settings import Settings
 from services.app import Runtime, create_app
+from services.db import Database
 from services.errors import Problem
 from services.headers import SecurityHeadersMiddleware
 from services.identity import Identity, Role
@@ -105,6 +109,26 @@ async def unknown_family(request: Request) -> Response:
     raise Problem(404, f"No API family {request.path_params['family']!r}; try /docs.", code="not-found")
 
 
+async def _database_ready(db: Database) -> str:
+    try:
+        await asyncio.wait_for(db.ping(), 3.0)
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+async def _service_ready(session: aiohttp.ClientSession, base_url: str, timeout: float) -> str:
+    try:
+        async with session.get(
+            f"{base_url.rstrip('/')}/readyz", timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+        ) as response:
+            return "ok" if response.status == 200 else f"not ready: {response.status}"
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except aiohttp.ClientError as exc:
+        return f"unreachable: {type(exc).__name__}"
+
+
 def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     holder: dict[str, FastAPI] = {}
@@ -158,25 +182,47 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     )
     app.families = frozenset(settings.upstreams())
 
-    # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database only (no Kafka here).
+    # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database and the services (no Kafka
+    # here); /metrics needs the metrics token.
     app.router.routes[:] = [
-        r for r in app.router.routes if getattr(r, "path", None) not in ("/openapi.json", "/readyz")
+        r for r in app.router.routes if getattr(r, "path", None) not in ("/openapi.json", "/readyz", "/metrics")
     ]
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(await request.app.state.gateway.openapi.document())
 
     async def readyz(request: Request) -> JSONResponse:
-        try:
-            await asyncio.wait_for(request.app.state.db.ping(), 3.0)
-            return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
-        except Exception as exc:
-            return JSONResponse(
-                {"status": "not ready", "checks": {"database": f"error: {type(exc).__name__}"}}, status_code=503
-            )
+        """Ready when the database answers and every service's /readyz does, asked all at once. With
+        `?upstreams=false` the database only: Kubernetes' readiness probe, so that one service down does not take
+        every gateway pod out of its Service (and with them the families that still work)."""
+        session = request.app.state.gateway.upstreams.session
+        services = settings.services() if request.query_params.get("upstreams") != "false" else {}
+        names = ["database", *services]
+        results = await asyncio.gather(
+            _database_ready(request.app.state.db),
+            *(_service_ready(session, url, settings.readyz_timeout) for url in services.values()),
+        )
+        checks = dict(zip(names, results, strict=True))
+        down = [name for name, result in checks.items() if result != "ok"]
+        body: dict[str, Any] = {"status": "not ready" if down else "ready", "checks": checks}
+        if down:
+            body["down"] = down
+        return JSONResponse(body, status_code=503 if down else 200)
+
+    async def metrics(request: Request) -> Response:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+        if not token:
+            raise Problem(403, "The gateway's metrics are off: set GATEWAY_METRICS_TOKEN and send it as "
+                          "Authorization: Bearer <token>.", code="metrics-disabled")
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credentials.strip().encode(), token.encode()):
+            raise unauthorized("The gateway's metrics need the metrics token (Authorization: Bearer <token>).",
+                               "metrics-token-required")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.router.routes.append(Route("/openapi.json", openapi, include_in_schema=False))
     app.router.routes.append(Route("/readyz", readyz, include_in_schema=False))
+    app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     app.router.routes.append(Route("/api/v1/{family}", unknown_family, methods=list(PROXY_METHODS),
                                    include_in_schema=False))
     app.router.routes.append(Route("/api/v1/{family}/{rest:path}", unknown_family, methods=list(PROXY_METHODS),

@@ -43,6 +43,8 @@ class Settings(ServiceSettings):
     upstream_max_keepalive: int = 100
     #: Retry-After (seconds) sent with 503 when a service is down.
     retry_after_seconds: int = 5
+    #: /readyz asks every service's /readyz at once and waits this long for each.
+    readyz_timeout: float = 2.0
 
     # --- authentication ----------------------------------------------------------------------------------------
     #: Signs the staff access tokens (JWT, HS256). Every real deployment sets GATEWAY_JWT_SECRET.
@@ -78,6 +80,21 @@ class Settings(ServiceSettings):
     #: Origins of the portal's web pages allowed by CORS (JSON list in the environment).
     cors_origins: list[str] = ["http://localhost:3000"]
     openapi_cache_seconds: float = 60.0
+
+    # --- operations --------------------------------------------------------------------------------------------
+    #: /metrics answers only a request with `Authorization: Bearer <this>` (the gateway's port is public); unset,
+    #: the gateway's metrics are off (403). The services' /metrics are not published and need none.
+    metrics_token: SecretStr | None = None
+
+    def services(self) -> dict[str, str]:
+        """Service name → base URL (what /readyz checks)."""
+        return {
+            "catalogue": self.catalogue_url,
+            "intake": self.intake_url,
+            "routing": self.routing_url,
+            "payment": self.payment_url,
+            "stats": self.stats_url,
+        }
 
     def upstreams(self) -> dict[str, str]:
         """Public route family → base URL of the service behind it."""

@@ -9,7 +9,8 @@ from tests.gateway.support import raw_request, run_gateway
 async def test_the_proxied_path_and_the_gateways_own_pages(
     databases: DatabaseFactory, upstreams: dict[str, str]
 ) -> None:
-    async with run_gateway(await databases.new("gw"), upstreams) as gw, gw.client() as client:
+    async with run_gateway(await databases.new("gw"), upstreams, metrics_token="edge-metrics") as gw, \
+            gw.client() as client:
         portal = gw.creds["portal"]
         head = await client.head("/api/v1/catalogue/x", headers=portal)
         assert head.status_code == 200 and head.content == b""
@@ -28,5 +29,5 @@ async def test_the_proxied_path_and_the_gateways_own_pages(
         assert who.status_code == 200 and who.json()["role"] == "portal"
         nothing = await client.get("/api/v1/auth/nothing", headers=portal)
         assert nothing.status_code == 404 and nothing.headers["content-type"] == "application/problem+json"
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get("/metrics", headers={"Authorization": "Bearer edge-metrics"})).text
         assert 'route="/api/v1/{family}/{rest:path}"' in metrics

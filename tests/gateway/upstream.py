@@ -36,6 +36,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok", "service": NAME}
 
 
+@app.get("/readyz")
+async def readyz() -> dict[str, str]:
+    return {"status": "ready"}
+
+
 @app.get("/items/{item_id}", response_model=Item, operation_id="get_item", tags=["items"])
 async def get_item(item_id: str, request: Request) -> Item:
     verify(request.headers.get(HEADER, ""), SECRET)
