@@ -224,7 +224,7 @@ class OutboxRelay:
         try:
             await asyncio.wait_for(asyncio.gather(*futures), self.publish_timeout)
         except TimeoutError:
-            raise TimeoutError(f"Kafka acknowledged not all {len(rows)} events in {self.publish_timeout} s") from None
+            raise TimeoutError(f"{len(rows)} events still unacknowledged after {self.publish_timeout} s") from None
         ids = [row.id for row in rows]
         async with self.db.sessionmaker() as session, session.begin():
             await session.execute(delete(outbox).where(outbox.c.id.in_(ids)))
