@@ -8,6 +8,7 @@ import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,15 @@ async def test_a_service_with_real_secrets_starts_outside_development_mode(
                         topic_prefix=topic_prefix, internal_token_secret="a-real-internal-secret-0123456789abcdef")
     async with serve(build_app(settings)) as client:
         assert (await client.get("/readyz")).status_code == 200
+
+
+def test_the_ways_to_run_on_a_laptop_set_development_mode(tmp_path: Path) -> None:
+    from sim.system import System
+
+    run_sh = (ROOT / "deploy" / "run.sh").read_text(encoding="utf-8")
+    assert 'export MOTCUA_DEV_MODE="${MOTCUA_DEV_MODE:-true}"' in run_sh
+    assert System(var=tmp_path).env()["MOTCUA_DEV_MODE"] == "true"
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DEV_MODE")}
+    bench = subprocess.run([sys.executable, "-c", "import bench, os; print(os.environ['MOTCUA_DEV_MODE'])"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert bench.stdout.strip() == "true"
