@@ -28,6 +28,9 @@ from services.errors import Problem, problem_response
 _FORM_TYPES = ("multipart/", "application/x-www-form-urlencoded")
 #: Inside a string: everything up to its closing quote, escapes included (possessive: linear on any input).
 _STRING_REST = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+#: A NUL character, or its escape (not an escaped backslash before "u0000"): PostgreSQL cannot store it in text.
+_NUL = re.compile(rb"\x00|(?<!\\)(?:\\\\)*+\\u0000")
+_QUERY_NUL = re.compile(rb"%00|\x00")
 
 
 class LimitSettings(Protocol):
@@ -77,11 +80,16 @@ def is_form(content_type: str | None) -> bool:
 
 
 def check_head(scope: Scope, limits: InputLimits = DEFAULT_LIMITS) -> None:
-    """414 when the query string is too long, 431 when the headers together are too large."""
+    """414 when the query string is too long, 400 when it or the path has a NUL character, 431 when the headers
+    together are too large."""
     query: bytes = scope.get("query_string", b"")
     if len(query) > limits.max_query_bytes:
         raise Problem(414, f"The query string has {len(query)} bytes; the limit is {limits.max_query_bytes}.",
                       code="query-too-long", limit=limits.max_query_bytes, size=len(query))  # fmt: skip
+    if _QUERY_NUL.search(query) or "\x00" in scope.get("path", ""):
+        where = "query string" if _QUERY_NUL.search(query) else "path"
+        raise Problem(400, f"The {where} contains a NUL character (%00); text may not contain it.",
+                      code="nul-character", where=where)  # fmt: skip
     headers = scope.get("headers", ())
     total = sum(len(name) + len(value) for name, value in headers)
     if total > limits.max_header_bytes:
@@ -97,10 +105,15 @@ def check_head(scope: Scope, limits: InputLimits = DEFAULT_LIMITS) -> None:
 
 
 def check_json(body: bytes, limits: InputLimits = DEFAULT_LIMITS) -> None:
-    """400 when `body`, read as JSON, nests deeper than the limit or has a number with too many digits.
+    """400 when `body`, read as JSON, nests deeper than the limit, has a number with too many digits or a NUL
+    character (which no text column of PostgreSQL takes).
 
     Only brackets and digits outside strings count, as a JSON parser sees them; the rest of the text is not checked
     (the parser that comes next says what else is wrong)."""
+    if (nul := _NUL.search(body)) is not None:
+        offset = nul.start() if nul.group() == b"\x00" else nul.end() - 6
+        raise Problem(400, f"The JSON body has a NUL character (\\u0000) at byte {offset}; text may not contain it.",
+                      code="nul-character", where="body", offset=offset)  # fmt: skip
     outside = _outside_string(limits.json_max_number_digits)
     depth = deepest = 0
     exceeded_at = -1

@@ -111,3 +111,21 @@ def test_an_oversized_query_string_is_a_414_and_oversized_headers_a_431(system: 
     assert too_large["limit"] == 16384 and too_large["header"] == "x-padding"
     # Below the limits the same requests are served.
     assert httpx.get(url, params={"q": "x" * 100}, headers={**headers, "X-Padding": "x" * 100}).status_code == 200
+
+
+@pytest.mark.parametrize(("client", "method", "url", "body"), [
+    ("anonymous", "POST", "/api/v1/auth/token", b'{"username": "demo.admin\\u0000", "password": "x"}'),
+    ("admin", "POST", "/api/v1/catalogue/fields", b'{"code": "G99-NUL\\u0000", "name": "x"}'),
+    ("desk", "GET", "/api/v1/dossiers/dossiers?code=%00", None),
+    ("catalogue", "GET", "/procedures/1.900001%00", None),  # on the service directly
+])  # fmt: skip
+def test_a_nul_character_is_a_400(
+    system: RunningSystem, client: str, method: str, url: str, body: bytes | None
+) -> None:
+    """PostgreSQL takes no NUL in text: asyncpg raised DataError, a 500 (on SQLite the NUL was stored)."""
+    if client == "catalogue":
+        url, headers = system.service_url("catalogue") + url, internal_headers(Role.ADMIN)
+    else:
+        url, headers = system.gateway + url, system.headers[client]
+    r = httpx.request(method, url, content=body, headers={**headers, "content-type": "application/json"})
+    assert problem(r, 400, "nul-character")["where"] in ("body", "query string", "path")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 
 from services.app import create_app
 from services.errors import Problem
-from services.input_limits import InputLimits, check_body, check_json, loads
+from services.input_limits import InputLimits, check_body, check_head, check_json, loads
 from services.settings import ServiceSettings
 from tests.harness import serve
 
@@ -45,6 +45,18 @@ def test_what_breaks_a_limit_is_said_with_where() -> None:
     assert refusal(b'{"n": 123456}') == (400, "json-number-too-long", {"limit": 5, "digits": 6, "offset": 6})
     assert refusal(b'{"n": "\xc3"}') == (400, "invalid-utf-8", {"offset": 7})
     assert refusal(b"[" + b" " * 1000 + b"]") == (413, "json-too-large", {"limit": 1000, "size": 1002})
+    # NUL, which no text column of PostgreSQL takes, escaped or raw; an escaped backslash before u0000 is text.
+    assert refusal(b'{"n": "a\\\\\\u0000"}') == (400, "nul-character", {"where": "body", "offset": 10})
+    assert refusal(b'a,b\n\x00', "text/csv") == (400, "nul-character", {"where": "body", "offset": 4})
+    check_body(b'{"n": "a\\\\u0000 \\u0001"}', "application/json", LIMITS)
+
+
+def test_nul_in_the_query_string_or_path() -> None:
+    for query, path, where in ((b"q=a%00b", "/x", "query string"), (b"q=a", "/x\x00", "path")):
+        with pytest.raises(Problem) as caught:
+            check_head({"type": "http", "query_string": query, "path": path, "headers": []}, LIMITS)
+        assert caught.value.status == 400 and caught.value.extensions == {"where": where}
+    check_head({"type": "http", "query_string": b"q=%2500", "path": "/x", "headers": []}, LIMITS)
 
 
 def test_bodies_of_other_types() -> None:
