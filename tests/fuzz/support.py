@@ -1,14 +1,18 @@
 """The whole system for the fuzz tests: the five services and the gateway as real processes (sim.system, as `make
-run` starts them) on the session's broker, with SQLite databases, the demo catalogue and the demo credentials."""
+run` starts them) on the session's broker, the demo catalogue and the demo credentials; on PostgreSQL when
+TEST_DATABASE_URL names a server (its strict types and text are where bad input most often broke), else SQLite."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from services.identity import HEADER, Identity, Role, mint
@@ -47,12 +51,14 @@ def internal_headers(role: Role, unit: str | None = None, subject: str = "fuzz")
 
 
 @contextmanager
-def running_system(bootstrap: str, var: Path) -> Iterator[RunningSystem]:
-    system = System(var=var, bootstrap=bootstrap, topic_prefix=f"fz{uuid.uuid4().hex[:8]}",
-                    extra_env={"MOTCUA_CLOCK_FILE": ""})  # the real clock
+def running_system(bootstrap: str, var: Path, postgres: str | None = None) -> Iterator[RunningSystem]:
+    """`postgres`: a server URL on which one database per service is made (and dropped after); None: SQLite."""
+    prefix = f"fz{uuid.uuid4().hex[:8]}"
+    system = System(var=var, bootstrap=bootstrap, topic_prefix=prefix, postgres=postgres, db_prefix=prefix,
+                    extra_env={"MOTCUA_CLOCK_FILE": ""})  # the real clock  # fmt: skip
     system.ports = {name: free_port() for name in (*SERVICES, "gateway")}
-    credentials = system.prepare()
     try:
+        credentials = system.prepare()
         system.start()
         running = RunningSystem(system, credentials)
         running.headers = {
@@ -70,3 +76,18 @@ def running_system(bootstrap: str, var: Path) -> Iterator[RunningSystem]:
         yield running
     finally:
         system.stop()
+        if postgres is not None:
+            drop_databases(postgres, prefix)
+
+
+def drop_databases(url: str, prefix: str) -> None:
+    async def drop() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            for name in (*SERVICES, "gateway"):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # callers may be inside a running event loop
+        pool.submit(asyncio.run, drop()).result()
