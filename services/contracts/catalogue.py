@@ -26,6 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.events import EventPayload, event_type
 
+#: Bounds that keep a published version computable downstream: appointment dates (a date stays within year 9999,
+#: intake stores the time as a 32-bit integer) and bills (a VietQR amount has at most 13 digits).
+MAX_PROCESSING_DAYS = 3650
+MAX_FEE = 10**12
+
 
 class ProcessingUnit(StrEnum):
     WORKING_DAYS = "working_days"
@@ -66,7 +71,7 @@ class FeeItem(_Part):
     code: str
     name: str
     kind: Literal["fee", "charge"] = "charge"
-    amount: int = Field(ge=0, description="integer VND")
+    amount: int = Field(ge=0, le=MAX_FEE, description="integer VND")
     note: str | None = None
 
 
@@ -116,7 +121,7 @@ class ProcedureContent(_Part):
     levels: list[str] = Field(description="implementing levels: province, district, commune")
     competent_agency: str = Field(description="name of the competent agency (cơ quan thực hiện)")
     applicant_types: list[str] = Field(default_factory=list)
-    processing_time: int = Field(ge=0, description="in `processing_unit`; 0 for on the spot")
+    processing_time: int = Field(ge=0, le=MAX_PROCESSING_DAYS, description="in `processing_unit`; 0 for on the spot")
     processing_unit: ProcessingUnit = ProcessingUnit.WORKING_DAYS
     processing_note: str | None = None
     fees: list[FeeItem] = Field(default_factory=list)
