@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment import ledger, repository
@@ -319,6 +320,16 @@ async def cancel_bill(session: AsyncSession, settings: Settings, dossier_id: str
 # --- Payments ----------------------------------------------------------------------------------------
 
 
+async def _fresh_payments_of_bill(session: AsyncSession, bill_id: str) -> Sequence[Payment]:
+    stmt = (
+        select(Payment)
+        .where(Payment.bill_id == bill_id)
+        .order_by(Payment.created_at, Payment.id)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def start_payment(
     session: AsyncSession, settings: Settings, bill: Bill, provider: str, *, actor: str
 ) -> tuple[Payment, bool]:
@@ -329,10 +340,14 @@ async def start_payment(
     """
     if provider not in ONLINE_PROVIDERS:
         raise Invalid(f"Unknown provider {provider!r}; one of {', '.join(ONLINE_PROVIDERS)}.", field="body.provider")
-    payments = await repository.payments_of_bill(session, bill.id, lock=True)
-    locked = await repository.bill(session, bill.id, lock=True)
+    await repository.payments_of_bill(session, bill.id, lock=True)
+    locked = await session.get(Bill, bill.id, with_for_update=True, populate_existing=True)
     assert locked is not None
     bill = locked
+    # Read again now that the bill is locked: on PostgreSQL a statement that waited for a lock does not see the
+    # payment another start committed meanwhile (two pending payments of one provider), and rows already in the
+    # session keep their old values unless they are read with populate_existing.
+    payments = await _fresh_payments_of_bill(session, bill.id)
     if bill.status == BILL_PAID:
         raise Conflict("This bill is paid already.", code="bill-paid")
     if bill.status == BILL_CANCELLED:
@@ -658,7 +673,9 @@ async def refund(
     session: AsyncSession, settings: Settings, payment_id: str, amount: int, reason: str, *, actor: str
 ) -> Payment:
     """Give back part or all of a paid payment; the total refunded never exceeds what was paid."""
-    payment = await repository.payment(session, payment_id, lock=True)
+    # populate_existing: the endpoint read the payment before the lock; a refund that waited for it must see the
+    # refunded amount of the refund it waited for, not the one it read before (refunds beyond what was paid).
+    payment = await session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
     if payment is None:
         raise NotFound(f"No payment {payment_id}.")
     if payment.status not in (PAID, PARTIALLY_REFUNDED):
