@@ -58,6 +58,7 @@ class RateLimits:
         }
         self.login = parse(settings.rate_limit_login)
         self.unauthenticated = parse(settings.rate_limit_unauthenticated)
+        self.callbacks = parse(settings.rate_limit_callback)
 
     @property
     def limiter(self) -> SlidingWindowCounterRateLimiter:
@@ -108,6 +109,10 @@ class RateLimits:
 
     async def unauthenticated_failure(self, ip: str) -> None:
         await self.hit(self.unauthenticated, "unauth", ip)
+
+    async def callback(self, provider: str, ip: str) -> None:
+        """Providers' callbacks carry no credentials of ours: one budget per provider and source address."""
+        await self.hit(self.callbacks, "callback", provider, ip)
 
     async def login_attempt(self, ip: str) -> None:
         await self.hit(self.login, "login", ip)

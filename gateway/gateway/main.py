@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import callbacks
 from gateway.api import router
 from gateway.auth import ApiKeyVerifier, StaffSessions, citizen_from_headers, unauthorized
 from gateway.edge import PROXY_METHODS, ProxyEndpoint, family_of
@@ -95,13 +96,20 @@ class GatewayApp(FastAPI):
     services' families go to `edge`, a lean ASGI path with the same middleware."""
 
     edge: ASGIApp | None = None
+    callbacks: ASGIApp | None = None
     families: frozenset[str] = frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.edge is not None and family_of(scope["path"]) in self.families:
-            scope["app"] = self
-            await self.edge(scope, receive, send)
-            return
+        if scope["type"] == "http" and self.edge is not None:
+            family = family_of(scope["path"])
+            if family in self.families:
+                scope["app"] = self
+                await self.edge(scope, receive, send)
+                return
+            if family == "callbacks" and self.callbacks is not None:
+                scope["app"] = self
+                await self.callbacks(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -181,6 +189,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         SecurityHeadersMiddleware(cors(HygieneMiddleware(ProxyEndpoint(), settings.max_body_bytes)))
     )
     app.families = frozenset(settings.upstreams())
+    # The providers' callbacks: no CORS (no browser posts them), their own size limits and refusals.
+    app.callbacks = RequestContextMiddleware(callbacks.CallbackEndpoint(settings))
 
     # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database and the services (no Kafka
     # here); /metrics needs the metrics token.

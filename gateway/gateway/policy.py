@@ -2,8 +2,9 @@
 public operation in `services.policy` (docs/AUTHORISATION.md renders it), and the jurisdiction of unit-bound staff.
 The services check again, finely, from the internal identity token: on what (which unit's, which citizen's).
 
-The wallet reaches nothing but POST /api/v1/payments/webhooks/…. API keys must also hold the scope
-``<family>:read`` / ``<family>:write`` (``payments:webhooks`` for the wallet). A path the table does not know passes
+Payment providers call /api/v1/callbacks/<provider> without credentials of ours (gateway/callbacks.py, not this
+module's concern); wallet API keys, which carried them before, reach nothing. API keys must also hold the scope
+``<family>:read`` / ``<family>:write``. A path the table does not know passes
 only for administrators and callers allowed some operation of its family and kind (read or write): its service
 answers 404. A desk
 officer's or specialist's unit filter (query ``unit``, ``unit_id``, ``agency_id``, ``receiving_unit`` …; the same
@@ -39,18 +40,12 @@ def forbidden(detail: str, code: str = "forbidden") -> Problem:
 
 def authorise(who: Identity, family: str, rest: str, method: str) -> None:
     """Raises 403 (or 405) unless `who` may call `method` on /api/v1/<family>/<rest>."""
-    is_webhook = family == WEBHOOKS[0] and (rest == WEBHOOKS[1] or rest.startswith(WEBHOOKS[1] + "/"))
-    if is_webhook or who.role == Role.WALLET:
-        if who.role != Role.WALLET or not is_webhook:
-            raise forbidden(
-                "Payment webhooks are reserved to wallet credentials, and wallets reach nothing else.",
-                "webhooks-only-for-wallets",
-            )
-        if method != "POST":
-            raise Problem(405, "Webhooks are delivered with POST.", headers={"Allow": "POST"})
-        if "payments:webhooks" not in who.scopes:
-            raise forbidden("This API key lacks the scope payments:webhooks.", "missing-scope")
-        return
+    if family == WEBHOOKS[0] and (rest == WEBHOOKS[1] or rest.startswith(WEBHOOKS[1] + "/")):
+        raise Problem(404, "Payment providers deliver their callbacks to /api/v1/callbacks/<provider>, without "
+                      "credentials of ours (gateway/callbacks.py).", code="not-found")
+    if who.role == Role.WALLET:
+        raise forbidden("Wallet API keys reach nothing: providers' callbacks go to /api/v1/callbacks/<provider> "
+                        "with the provider's signature as their credential.", "wallet-keys-retired")
     access = "read" if method in READ_METHODS else "write"
     if who.role == Role.PORTAL and access == "write" and who.citizen is None:
         raise forbidden("The portal writes only on behalf of a citizen (X-Citizen-Id).", "citizen-required")

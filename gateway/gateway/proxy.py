@@ -96,7 +96,12 @@ class Upstreams:
             service=family,
         )
 
-    def target(self, scope: Scope, family: str, rest: str) -> str:
+    def target(self, scope: Scope, family: str, rest: str, path: str | None = None) -> str:
+        """The service's URL for the request of `scope`; `path` replaces the path (its query string is kept)."""
+        query: bytes = scope.get("query_string", b"")
+        suffix = "?" + query.decode("latin-1") if query else ""
+        if path is not None:
+            return self.bases[family] + path + suffix
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         prefix = f"/api/v1/{family}".encode()
         if raw_path.startswith(prefix):
@@ -107,25 +112,26 @@ class Upstreams:
             path = quote(decoded, safe="/:@!$&'()*+,;=~")
         if not path.startswith("/"):
             path = "/" + path
-        query: bytes = scope.get("query_string", b"")
-        return self.bases[family] + path + ("?" + query.decode("latin-1") if query else "")
+        return self.bases[family] + path + suffix
 
-    async def forward(self, scope: Scope, receive: Receive, send: Send, family: str, rest: str, who: Identity,
-                      body: bytes) -> None:
+    async def forward(self, scope: Scope, receive: Receive, send: Send, family: str, rest: str,
+                      who: Identity | None, body: bytes, *, path: str | None = None) -> None:
         """Sends the request of `scope` (its body already read: `body`) to the service and relays the answer to
-        `send`. Raises Problem only before anything was sent."""
-        if rest.strip("/") in OPERATIONS_PATHS:
+        `send`. `who` is None for the providers' callbacks (they carry no identity of ours; payment-svc checks their
+        signatures), and `path` then names the service's route. Raises Problem only before anything was sent."""
+        if path is None and rest.strip("/") in OPERATIONS_PATHS:
             raise Problem(404, "No such operation.", code="not-found")
         method = scope["method"]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in DROP_REQUEST]
         client = scope.get("client")
+        if who is not None:
+            headers.append((internal.HEADER, self.token(who)))
         headers += [
-            (internal.HEADER, self.token(who)),
             ("x-request-id", current_request_id() or ""),
             ("x-forwarded-for", client[0] if client else ""),
             ("x-forwarded-prefix", f"/api/v1/{family}"),
         ]
-        url = URL(self.target(scope, family, rest), encoded=True)  # the path and query go out as received
+        url = URL(self.target(scope, family, rest, path), encoded=True)  # the path and query go out as received
         retryable = method in IDEMPOTENT or any(k == b"idempotency-key" for k, _ in scope["headers"])
         attempts = 1 + (self.settings.upstream_retries if retryable else 0)
         for attempt in range(attempts):

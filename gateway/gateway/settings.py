@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
+
+#: The providers whose callbacks the gateway takes (gateway/callbacks.py).
+CALLBACK_PROVIDERS = frozenset({"payos", "vnpay", "momo", "zalopay"})
 
 
 class Settings(ServiceSettings):
@@ -77,6 +81,18 @@ class Settings(ServiceSettings):
     rate_limit_login: str = "30/minute"
     rate_limit_unauthenticated: str = "120/minute"
     max_body_bytes: int = 20 * 1024 * 1024
+
+    # --- payment providers' callbacks (gateway/callbacks.py) -------------------------------------------------
+    #: Per provider, an unguessable path segment: the callback URL becomes /api/v1/callbacks/<provider>/<token>
+    #: (JSON object in the environment, e.g. {"vnpay": "…"}). None set: /api/v1/callbacks/<provider>.
+    callback_path_tokens: dict[str, SecretStr] = {}
+    #: Per provider, the networks its servers call from (JSON object of CIDR lists); none: any address.
+    callback_allowed_networks: dict[str, list[str]] = {}
+    #: Per source address and provider.
+    rate_limit_callback: str = "1200/minute"
+    #: Providers' callbacks are a few hundred bytes; VNPay's IPN is a query string.
+    callback_max_body_bytes: int = 64 * 1024
+    callback_max_query_bytes: int = 8 * 1024
     #: Origins of the portal's web pages allowed by CORS (JSON list in the environment).
     cors_origins: list[str] = ["http://localhost:3000"]
     openapi_cache_seconds: float = 60.0
@@ -95,6 +111,34 @@ class Settings(ServiceSettings):
             "payment": self.payment_url,
             "stats": self.stats_url,
         }
+
+    @field_validator("callback_path_tokens", "callback_allowed_networks")
+    @classmethod
+    def _known_providers(cls, value: dict[str, object]) -> dict[str, object]:
+        unknown = set(value) - CALLBACK_PROVIDERS
+        if unknown:
+            raise ValueError(f"unknown providers {sorted(unknown)}; known: {sorted(CALLBACK_PROVIDERS)}")
+        return value
+
+    @field_validator("callback_path_tokens")
+    @classmethod
+    def _tokens_unguessable(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for provider, token in value.items():
+            secret = token.get_secret_value()
+            if len(secret) < 16 or not secret.replace("-", "").replace("_", "").isalnum() or secret == "return":
+                raise ValueError(f"the path token of {provider} must be at least 16 letters, digits, - or _")
+        return value
+
+    @field_validator("callback_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for provider, networks in value.items():
+            for network in networks:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{provider}: {exc}") from None
+        return value
 
     def upstreams(self) -> dict[str, str]:
         """Public route family → base URL of the service behind it."""

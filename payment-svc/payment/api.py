@@ -8,12 +8,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from payment import repository, service, vietqr
+from payment import repository, service, settlement, vietqr
 from payment.models import Bill, Payment
+from payment.models import RefundRequest as RefundRequestRow
+from payment.provider_api import ApiError
+from payment.provider_client import ProviderClients
 from payment.schemas import (
     BillOut,
     LedgerEntryOut,
     PaymentOut,
+    RefundOut,
     RefundRequest,
     StartPayment,
     VietQROut,
@@ -218,21 +222,63 @@ async def bill_ledger(
     return [LedgerEntryOut.model_validate(e) for e in await repository.ledger(session, bill_id=bill.id)]
 
 
-@router.post("/payments/{payment_id}/refunds", response_model=PaymentOut, status_code=201)
+@router.post(
+    "/payments/{payment_id}/refunds",
+    response_model=PaymentOut,
+    status_code=201,
+    responses={202: {"description": "the provider has not answered yet: the refund is asked about later"},
+               422: {"description": "more than is left of the payment, or refused by the provider"}},
+)
 async def refund(
     payment_id: str,
     body: RefundRequest,
     request: Request,
-    session: SessionDep,
+    response: Response,
     who: Annotated[Identity, Depends(require(*REFUNDERS))],
 ) -> PaymentOut:
-    """Give back part or all of a paid payment (never more than was paid)."""
-    payment = await repository.payment(session, payment_id)
-    if payment is None:
-        raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
-    _check(request, who, await _bill_or_404(session, payment.bill_id))
-    payment = await service.refund(session, _settings(request), payment_id, body.amount, body.reason, actor=who.subject)
-    return PaymentOut.model_validate(payment)
+    """Give back part or all of a paid payment (never more than was paid), through the provider's refund API.
+
+    201: the provider accepted it (or, for payOS, which has no refund API, staff gave it back by hand and record
+    it here); 202: no final answer yet (the refund is asked about under its request id, never sent twice); 422
+    with the provider's message when it refused (nothing changes)."""
+    settings = _settings(request)
+    db = request.app.state.db
+    clients: ProviderClients = request.app.state.provider_clients
+    async with db.sessionmaker() as session, session.begin():
+        payment = await repository.payment(session, payment_id)
+        if payment is None:
+            raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
+        _check(request, who, await _bill_or_404(session, payment.bill_id))
+        payment, asked = await service.begin_refund(
+            session, settings, payment_id, body.amount, body.reason, actor=who.subject,
+            through_provider=clients.refunds_through_api(payment.provider),
+        )  # fmt: skip
+        payment_as_known, refund_as_sent = settlement.payment_ref(payment), settlement.refund_ref(asked, payment)
+        request_id, provider = asked.id, payment.provider
+        if asked.state == "manual":
+            return _refund_out(payment, asked)
+    try:
+        result = await clients.refund(provider, payment_as_known, refund_as_sent, service.now())
+        answer, detail, refund_id = result.answer.value, result.detail, result.provider_refund_id
+    except ApiError as exc:  # lost or unreadable: what the provider did is unknown until it is asked
+        answer, detail, refund_id = "unknown", str(exc), None
+    async with db.sessionmaker() as session, session.begin():
+        payment, asked = await service.finish_refund(
+            session, settings, request_id, answer, detail, provider_refund_id=refund_id
+        )
+        out = _refund_out(payment, asked)
+    if asked.state == "refused":
+        raise Problem(422, f"{provider} refused the refund: {asked.provider_answer}", code="refund-refused",
+                      refund=out.refund.model_dump(mode="json") if out.refund else None)
+    if asked.state != "accepted":
+        response.status_code = 202
+    return out
+
+
+def _refund_out(payment: Payment, asked: RefundRequestRow) -> PaymentOut:
+    out = PaymentOut.model_validate(payment)
+    out.refund = RefundOut.model_validate(asked)
+    return out
 
 
 @router.post("/payments/expire", summary="Run the expiry sweep now (it also runs on a timer)")

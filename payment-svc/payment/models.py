@@ -76,6 +76,37 @@ class Payment(Base):  # type: ignore[misc, valid-type]
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_by: Mapped[str] = mapped_column(String(100))
+    #: When the provider is next asked about this payment if no callback came (settlement.py); null: not yet due
+    #: (the first query is due `status_query_after_seconds` after `created_at`).
+    next_status_query_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status_queries: Mapped[int] = mapped_column(Integer, default=0)
+    #: The provider's last answer to a status query (provider_api.QueryAnswer, or "error"), and when it came.
+    status_answer: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    status_answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RefundRequest(Base):  # type: ignore[misc, valid-type]
+    """A refund asked of the provider under an idempotent request id: sent once, asked about when its answer was
+    lost. Money moves in the ledger only when the provider accepted it (or staff recorded a manual refund)."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (Index("ix_refund_requests_state_next_check_at", "state", "next_check_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the request id sent to the provider
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(100))
+    #: sending | accepted | refused | processing | unknown | manual
+    state: Mapped[str] = mapped_column(String(16))
+    provider_refund_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: what the provider said (its code and message), or why there was no answer
+    provider_answer: Mapped[str] = mapped_column(String(500), default="")
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Notification(Base):  # type: ignore[misc, valid-type]

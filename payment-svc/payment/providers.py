@@ -32,6 +32,7 @@ from services import clock
 __all__ = [
     "MOMO_IPN_FIELDS",
     "VN_TZ",
+    "ForeignMerchantError",
     "InvalidAmountError",
     "MoMoProvider",
     "Notification",
@@ -81,6 +82,10 @@ class SignatureError(WebhookError):
 
 class WebhookFormatError(WebhookError, ValueError):
     """The request is malformed (not JSON, missing or ill-typed field, …); says what is wrong."""
+
+
+class ForeignMerchantError(WebhookFormatError):
+    """Correctly signed, but addressed to another merchant (terminal, partner code, app id)."""
 
 
 class InvalidAmountError(WebhookFormatError):
@@ -521,7 +526,7 @@ class VNPayProvider:
             raise SignatureError(f"{where}: vnp_SecureHash does not match")
 
         if self._tmn_code is not None and params.get("vnp_TmnCode") != self._tmn_code:
-            raise WebhookFormatError(f"{where}: vnp_TmnCode {params.get('vnp_TmnCode')!r} is not this merchant's")
+            raise ForeignMerchantError(f"{where}: vnp_TmnCode {params.get('vnp_TmnCode')!r} is not this merchant's")
         order_ref = _text_id(_field(params, "vnp_TxnRef", where), "vnp_TxnRef", where)
         raw_amount = _whole_number(_field(params, "vnp_Amount", where), "vnp_Amount", where)
         if raw_amount % 100:
@@ -665,7 +670,7 @@ class MoMoProvider:
             raise SignatureError(f"{where}: signature does not match")
 
         if body["partnerCode"] != self._partner_code:
-            raise WebhookFormatError(f"{where}: partnerCode {body['partnerCode']!r} is not ours")
+            raise ForeignMerchantError(f"{where}: partnerCode {body['partnerCode']!r} is not ours")
         order_ref = _text_id(body["orderId"], "orderId", where)
         provider_txn_id = _text_id(body["transId"], "transId", where)
         amount = _whole_number(body["amount"], "amount", where)
@@ -774,7 +779,7 @@ class ZaloPayProvider:
             raise WebhookFormatError(f"{where}: callback type {callback_type!r} is not an order (1)")
         data = _load_json_object(data_str, f"{where} data")
         if self._app_id is not None and data.get("app_id") != self._app_id:
-            raise WebhookFormatError(f"{where}: app_id {data.get('app_id')!r} is not ours")
+            raise ForeignMerchantError(f"{where}: app_id {data.get('app_id')!r} is not ours")
         order_ref = _text_id(_field(data, "app_trans_id", where), "app_trans_id", where)
         provider_txn_id = _text_id(_field(data, "zp_trans_id", where), "zp_trans_id", where)
         amount = _whole_number(_field(data, "amount", where), "amount", where)

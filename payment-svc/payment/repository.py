@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment.models import Bill, LedgerEntry, Notification, Payment, Settlement, SettlementLine
+from payment.models import Bill, LedgerEntry, Notification, Payment, RefundRequest, Settlement, SettlementLine
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -77,9 +77,11 @@ async def list_bills(
 
 
 async def payment(session: AsyncSession, payment_id: str, *, lock: bool = False) -> Payment | None:
+    """The payment; with `lock`, its row locked and read again after the lock (the session may hold a copy read
+    before it, from before a concurrent command committed)."""
     stmt = select(Payment).where(Payment.id == payment_id)
     if lock:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -140,15 +142,21 @@ async def payment_by_txn(session: AsyncSession, provider: str, provider_txn_id: 
 # --- Notifications -----------------------------------------------------------------------------------
 
 
-async def notification_outcomes(session: AsyncSession, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Outcome of the notifications already recorded among these (provider, provider_txn_id)."""
+async def notification_outcomes(
+    session: AsyncSession, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, int]]:
+    """Outcome and amount of the notifications already recorded among these (provider, provider_txn_id)."""
     if not keys:
         return {}
-    stmt = select(Notification.provider, Notification.provider_txn_id, Notification.outcome).where(
+    stmt = select(
+        Notification.provider, Notification.provider_txn_id, Notification.outcome, Notification.amount
+    ).where(
         Notification.provider.in_({provider for provider, _ in keys}),
         Notification.provider_txn_id.in_({txn for _, txn in keys}),
     )
-    found = {(provider, txn): outcome for provider, txn, outcome in (await session.execute(stmt)).all()}
+    found = {
+        (provider, txn): (outcome, amount) for provider, txn, outcome, amount in (await session.execute(stmt)).all()
+    }
     return {key: outcome for key, outcome in found.items() if key in keys}
 
 
@@ -201,5 +209,62 @@ async def settlement_lines(session: AsyncSession, settlement_id: str) -> Sequenc
         select(SettlementLine)
         .where(SettlementLine.settlement_id == settlement_id)
         .order_by(SettlementLine.line_no == 0, SettlementLine.line_no, SettlementLine.id)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def claim_silent_payments(
+    session: AsyncSession, *, started_before: datetime, at: datetime, limit: int
+) -> Sequence[Payment]:
+    """Open payments started before `started_before` whose next status query is due, locked; replicas sweeping at
+    once skip each other's rows (the caller moves `next_status_query_at` on before committing)."""
+    stmt = (
+        select(Payment)
+        .where(
+            Payment.status.in_(("created", "pending")),
+            Payment.created_at <= started_before,
+            or_(Payment.next_status_query_at.is_(None), Payment.next_status_query_at <= at),
+        )
+        .order_by(Payment.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def refund_request(session: AsyncSession, request_id: str, *, lock: bool = False) -> RefundRequest | None:
+    stmt = select(RefundRequest).where(RefundRequest.id == request_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+#: Refunds the provider may still carry out: their amount is not available for another refund.
+REFUNDS_IN_FLIGHT = ("sending", "processing", "unknown")
+
+
+async def refunds_in_flight(session: AsyncSession, payment_id: str) -> int:
+    stmt = select(func.coalesce(func.sum(RefundRequest.amount), 0)).where(
+        RefundRequest.payment_id == payment_id, RefundRequest.state.in_(REFUNDS_IN_FLIGHT)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def refunds_of_payment(session: AsyncSession, payment_id: str) -> Sequence[RefundRequest]:
+    stmt = select(RefundRequest).where(RefundRequest.payment_id == payment_id).order_by(RefundRequest.created_at)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def claim_refunds_to_check(session: AsyncSession, *, at: datetime, limit: int) -> Sequence[RefundRequest]:
+    """Refunds whose answer was lost or is not final yet and whose next check is due, locked (skip locked)."""
+    stmt = (
+        select(RefundRequest)
+        .where(
+            RefundRequest.state.in_(("processing", "unknown")),
+            or_(RefundRequest.next_check_at.is_(None), RefundRequest.next_check_at <= at),
+        )
+        .order_by(RefundRequest.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return (await session.execute(stmt)).scalars().all()

@@ -68,6 +68,30 @@ class PaymentOut(BaseModel):
     expires_at: datetime
     paid_at: datetime | None
     qr_payload: str | None = None
+    #: the provider's last answer to a status query (paid, failed, pending, not_found, error) and when it came
+    status_answer: str | None = None
+    status_answered_at: datetime | None = None
+    #: in the answer to a refund: that refund as the provider took it
+    refund: RefundOut | None = None
+
+
+class RefundOut(BaseModel):
+    """A refund asked of the provider: accepted (money given back), refused (nothing changed), processing or
+    unknown (the answer is awaited; the sweep asks the provider, never sending it twice) or manual (payOS: given
+    back by bank transfer and recorded by staff)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    payment_id: str
+    provider: str
+    amount: int
+    reason: str
+    state: str
+    provider_answer: str
+    provider_refund_id: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class BillOut(BaseModel):
@@ -128,3 +152,6 @@ class SettlementReport(BaseModel):
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+PaymentOut.model_rebuild()

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment import ledger, repository
-from payment.models import Bill, Payment
+from payment.models import Bill, Payment, RefundRequest
 from payment.providers import Notification
 from payment.settings import Settings
 from services import clock
@@ -85,6 +85,8 @@ class Outcome(StrEnum):
     FINAL = "final"  # the payment is already expired / failed: no change (flagged if money was taken)
     DOUBLE_PAYMENT = "double_payment"  # a second transaction paid an already paid payment: flagged
     NOT_FOUND = "not_found"  # no payment of this provider with that order reference: nothing recorded
+    #: a transaction seen before comes again with another amount (a forged or tampered replay): nothing recorded
+    CONFLICTING_REPLAY = "conflicting_replay"
 
 
 @dataclass(frozen=True)
@@ -477,7 +479,13 @@ async def apply_notifications(
                 continue
             first = seen.get((note.provider, note.provider_txn_id))
             if first is not None:
-                results[i] = Result(Outcome.DUPLICATE, payment, first_outcome=Outcome(first))
+                first_outcome, first_amount = first
+                if first_amount != note.amount:
+                    log.warning("notification_conflicting_replay", security=True, provider=note.provider,
+                                provider_txn_id=note.provider_txn_id, recorded=first_amount, reported=note.amount)
+                    results[i] = Result(Outcome.CONFLICTING_REPLAY, payment)
+                else:
+                    results[i] = Result(Outcome.DUPLICATE, payment, first_outcome=Outcome(first_outcome))
                 continue
             bill = bills[payment.bill_id]
             outcome = await _decide(session, settings, bill, payment, note, at)
@@ -669,30 +677,12 @@ async def mark_paid(
         )
 
 
-async def refund(
-    session: AsyncSession, settings: Settings, payment_id: str, amount: int, reason: str, *, actor: str
-) -> Payment:
-    """Give back part or all of a paid payment; the total refunded never exceeds what was paid."""
-    # populate_existing: the endpoint read the payment before the lock; a refund that waited for it must see the
-    # refunded amount of the refund it waited for, not the one it read before (refunds beyond what was paid).
-    payment = await session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
-    if payment is None:
-        raise NotFound(f"No payment {payment_id}.")
-    if payment.status not in (PAID, PARTIALLY_REFUNDED):
-        raise Conflict(f"Only a paid payment can be refunded; this one is {payment.status}.", code="not-refundable")
-    remaining = payment.amount - payment.refunded_amount
-    if amount > remaining:
-        raise Problem(
-            422,
-            f"A refund of {amount} VND is more than the {remaining} VND left of this payment.",
-            code="refund-exceeds-paid",
-            paid=payment.amount,
-            refunded=payment.refunded_amount,
-            remaining=remaining,
-        )
+async def _give_back(
+    session: AsyncSession, settings: Settings, payment: Payment, amount: int, reason: str, *, actor: str, at: datetime
+) -> None:
+    """Money returned to the payer: the refund transition, its ledger row and its event."""
     bill = await repository.bill(session, payment.bill_id)
     assert bill is not None
-    at = now()
     total = payment.refunded_amount + amount
     to = REFUNDED if total == payment.amount else PARTIALLY_REFUNDED
     await _transition(session, payment, to, actor=actor, at=at, amount=amount, kind="refund", note=reason)
@@ -709,4 +699,144 @@ async def refund(
         ),
         subject=bill.dossier_id,
     )
-    return payment
+
+
+async def begin_refund(
+    session: AsyncSession,
+    settings: Settings,
+    payment_id: str,
+    amount: int,
+    reason: str,
+    *,
+    actor: str,
+    through_provider: bool,
+) -> tuple[Payment, RefundRequest]:
+    """Check a refund and record the request; the total refunded (and asked for) never exceeds what was paid.
+
+    `through_provider`: the request is sent to the provider next (state "sending") and money moves only when the
+    provider accepts it (`finish_refund`). Otherwise (payOS, which has no refund API) staff have given the money
+    back by hand and the refund is recorded at once (state "manual")."""
+    payment = await repository.payment(session, payment_id, lock=True)
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}.")
+    if payment.status not in (PAID, PARTIALLY_REFUNDED):
+        raise Conflict(f"Only a paid payment can be refunded; this one is {payment.status}.", code="not-refundable")
+    in_flight = await repository.refunds_in_flight(session, payment.id)
+    remaining = payment.amount - payment.refunded_amount - in_flight
+    if amount > remaining:
+        raise Problem(
+            422,
+            f"A refund of {amount} VND is more than the {remaining} VND left of this payment.",
+            code="refund-exceeds-paid",
+            paid=payment.amount,
+            refunded=payment.refunded_amount,
+            awaiting_provider=in_flight,
+            remaining=remaining,
+        )
+    at = now()
+    request = RefundRequest(
+        id=str(uuid.uuid4()), payment_id=payment.id, provider=payment.provider, amount=amount, reason=reason,
+        actor=actor[:100], state="sending" if through_provider else "manual", provider_answer="", checks=0,
+        created_at=at, updated_at=at,
+    )  # fmt: skip
+    session.add(request)
+    if not through_provider:
+        request.provider_answer = f"{payment.provider} has no refund API: given back by hand"
+        await _give_back(session, settings, payment, amount, reason, actor=actor, at=at)
+    return payment, request
+
+
+#: What a provider's answer makes of a refund request.
+_REFUND_STATES = {"accepted": "accepted", "refused": "refused", "processing": "processing", "not_found": "refused"}
+
+
+async def finish_refund(
+    session: AsyncSession,
+    settings: Settings,
+    request_id: str,
+    answer: str,
+    detail: str,
+    *,
+    provider_refund_id: str | None = None,
+    at: datetime | None = None,
+) -> tuple[Payment, RefundRequest]:
+    """Record the provider's answer to a refund (`answer`: provider_api.RefundAnswer's value, or "unknown" when
+    none came). Accepted: the money goes back in the ledger, once. Refused: nothing changes. Processing or unknown:
+    the sweep asks again (`next_check_at`). An answer for a request already settled changes nothing."""
+    at = at or now()
+    existing = await repository.refund_request(session, request_id)
+    if existing is None:
+        raise NotFound(f"No refund request {request_id}.")
+    payment = await repository.payment(session, existing.payment_id, lock=True)
+    request = await repository.refund_request(session, request_id, lock=True)
+    assert payment is not None and request is not None
+    if request.state not in repository.REFUNDS_IN_FLIGHT:
+        return payment, request
+    state = _REFUND_STATES.get(answer, "unknown")
+    request.provider_answer = detail[:500]
+    request.updated_at = at
+    if provider_refund_id:
+        request.provider_refund_id = provider_refund_id[:64]
+    if state == "accepted":
+        remaining = payment.amount - payment.refunded_amount
+        if payment.status not in (PAID, PARTIALLY_REFUNDED) or request.amount > remaining:
+            # The provider gave back money the ledger cannot take: a person must look at it.
+            request.state = "accepted"
+            await _flag(session, settings, FlagKind.SETTLEMENT_MISMATCH,
+                        detail=f"{payment.provider} accepted refund {request.id} of {request.amount} VND for a "
+                        f"payment that is {payment.status} with {payment.refunded_amount} VND refunded",
+                        actor=f"{payment.provider}:refund", provider=payment.provider, payment=payment, at=at)
+            return payment, request
+        request.state = "accepted"
+        await _give_back(session, settings, payment, request.amount, request.reason, actor=request.actor, at=at)
+        return payment, request
+    request.state = state
+    if state in ("processing", "unknown"):
+        request.next_check_at = at + timedelta(seconds=retry_delay(settings, request.checks))
+        request.checks += 1
+    return payment, request
+
+
+def retry_delay(settings: Settings, attempts: int) -> float:
+    """Seconds before asking a provider again after `attempts` questions: doubling from the first delay, capped."""
+    return float(min(settings.status_query_retry_seconds * 2 ** min(attempts, 30),
+                     settings.status_query_max_retry_seconds))
+
+
+async def settle_from_query(
+    session: AsyncSession,
+    settings: Settings,
+    payment_id: str,
+    answer: str,
+    note: Notification | None,
+    detail: str,
+    *,
+    at: datetime | None = None,
+) -> Outcome | None:
+    """Act on the provider's answer to a status query, through the same state machine and ledger as a callback.
+
+    paid / failed: the notification is applied as a callback's would be (a callback arriving before or after is
+    a duplicate: the provider's transaction id is the same). pending / not_found: nothing was paid; a payment past
+    its time expires now that the provider has said so. error: nothing changes, the sweep asks again later."""
+    at = at or now()
+    outcome: Outcome | None = None
+    if note is not None:
+        (result,) = await apply_notifications(session, settings, [note], source="status_query")
+        outcome = result.outcome
+    payment = await repository.payment(session, payment_id, lock=True)
+    if payment is None:
+        return outcome
+    payment.status_answer = answer[:16]
+    payment.status_answered_at = at
+    if note is None and answer in ("pending", "not_found") and payment.status in OPEN_STATES:
+        if aware(payment.expires_at) <= at:
+            bill = await repository.bill(session, payment.bill_id)
+            assert bill is not None
+            await _expire(session, settings, bill, payment, at=at, actor=f"{payment.provider}:status_query",
+                          reason=f"time limit; {payment.provider} confirms nothing was paid ({detail})"[:200])
+        else:
+            payment.next_status_query_at = min(aware(payment.expires_at),
+                                               at + timedelta(seconds=retry_delay(settings, payment.status_queries)))
+    log.info("payment_status_answer", provider=payment.provider, payment_id=payment.id, answer=answer,
+             outcome=outcome.value if outcome else None)
+    return outcome

@@ -26,8 +26,33 @@ class Settings(ServiceSettings):
     # --- Payments ---------------------------------------------------------------------------------
     #: A pending payment not paid within this many seconds expires (the sweep publishes PaymentExpired).
     payment_ttl_seconds: float = Field(default=900, gt=0)
-    #: How often the expiry sweep runs in each replica (0 = never; an admin can still POST /payments/expire).
+    #: How often the sweep runs in each replica: status queries of silent payments and of refunds whose answer
+    #: was lost, then expiry (0 = never; an admin can still POST /payments/expire).
     expiry_sweep_interval: float = Field(default=30, ge=0)
+
+    # --- Silent payments and refunds: the providers' APIs (provider_api.py, settlement.py) ----------------------
+    #: Ask the provider about a payment still pending this many seconds after it started without a callback.
+    status_query_after_seconds: float = Field(default=900, ge=0)
+    #: First wait before asking again about a payment (or a refund) whose answer was "not yet" or did not come;
+    #: it doubles each time, up to `status_query_max_retry_seconds`.
+    status_query_retry_seconds: float = Field(default=60, gt=0)
+    status_query_max_retry_seconds: float = Field(default=3600, gt=0)
+    #: Payments asked about per sweep round and replica, and requests to the providers in flight at once.
+    status_query_batch: int = Field(default=200, ge=1, le=5000)
+    provider_api_concurrency: int = Field(default=8, ge=1, le=128)
+    #: Seconds to wait for a provider's API; an answer that does not come counts as lost (asked about again).
+    provider_api_timeout: float = Field(default=15, gt=0)
+    #: Where each provider's API is (the production addresses; sandboxes and the simulator are settings too).
+    vnpay_api_url: str = "https://merchant.vnpay.vn/merchant_webapi/api/transaction"
+    #: vnp_IpAddr of the centre's server in VNPay's API requests.
+    vnpay_client_ip: str = "127.0.0.1"
+    payos_api_url: str = "https://api-merchant.payos.vn"
+    payos_client_id: str = "dev-payos-client-id"
+    payos_api_key: SecretStr = SecretStr("dev-payos-api-key")
+    momo_api_url: str = "https://payment.momo.vn"
+    zalopay_api_url: str = "https://openapi.zalopay.vn"
+    #: ZaloPay signs callbacks with key2; the merchant signs its API requests with key1.
+    zalopay_key1: SecretStr = SecretStr("dev-zalopay-key1")
 
     # --- Webhooks (see group_commit.py) --------------------------------------------------------------
     #: At most this many verified notifications share one transaction.

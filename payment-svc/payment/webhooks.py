@@ -1,11 +1,16 @@
-"""Wallet webhooks: one endpoint per provider, reached through the gateway with a wallet identity.
+"""Providers' callbacks: one endpoint per provider, reached through the gateway's public /api/v1/callbacks/….
 
-Order of work for each request: the caller must be a wallet (internal identity, Role.WALLET); the provider's
-signature is checked over the raw request with a constant-time compare before any field is trusted; a bad or
-missing signature is answered 401 (body in the provider's own format), logged as a security event, and nothing is
-recorded. A verified notification is applied exactly once in effect (`service.apply_notifications`; concurrent
-ones share a transaction, see `group_commit`), and the provider gets the answer its protocol expects once that
-transaction has committed.
+Providers send no credentials of ours, so these endpoints ask for none: the provider's signature, checked over the
+raw request with a constant-time compare before any field is trusted, is the credential. A bad or missing
+signature, a callback for another merchant or a replay that contradicts what was recorded is answered in the
+provider's own format with the HTTP status its protocol expects (VNPay: 200 and RspCode 97), logged as a security
+event and counted (`payment_callbacks_total`); nothing is recorded. A verified notification is applied exactly once
+in effect (`service.apply_notifications`; concurrent ones share a transaction, see `group_commit`), and the provider
+gets the answer its protocol expects once that transaction has committed.
+
+VNPay's return URL (`GET /webhooks/vnpay/return`) is where VNPay sends the citizen's browser after paying: it
+shows a Vietnamese result page from the signed query string and what payment-svc has recorded, and changes nothing
+(the IPN, or the status query, settles the payment).
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from prometheus_client import Counter
 
+from payment import repository, return_page
 from payment.group_commit import GroupCommit
 from payment.providers import (
+    ForeignMerchantError,
     InvalidAmountError,
     MoMoProvider,
     Notification,
@@ -35,13 +44,17 @@ from payment.providers import (
 )
 from payment.service import Outcome
 from payment.settings import Settings
-from services.identity import Role, require
+from services.db import SessionDep
 
 log = structlog.get_logger("payment.security")
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-#: Called by the handler itself rather than declared as a dependency: the webhook routes are the hot path.
-wallet_only = require(Role.WALLET)
+router = APIRouter(prefix="/webhooks", tags=["callbacks"])
+
+CALLBACKS = Counter(
+    "payment_callbacks_total",
+    "Providers' callbacks by outcome (applied, duplicate, …, bad_signature, foreign_merchant, malformed)",
+    ["provider", "outcome"],
+)
 
 
 def build_providers(settings: Settings) -> dict[str, WebhookProvider]:
@@ -80,7 +93,7 @@ def reply_for_outcome(provider: WebhookProvider, outcome: Outcome, status: str) 
         return provider.reply_ok()
     if outcome is Outcome.NOT_FOUND:
         return provider.reply_not_found()
-    if outcome is Outcome.AMOUNT_MISMATCH:
+    if outcome in (Outcome.AMOUNT_MISMATCH, Outcome.CONFLICTING_REPLAY):
         return provider.reply_bad_amount()
     if outcome is Outcome.FINAL:
         return reply_final(provider, status)
@@ -111,8 +124,12 @@ def _response(reply: Reply, status_code: int | None = None) -> Response:
     return Response(reply.body, status_code=status_code or reply.status_code, media_type=reply.content_type or None)
 
 
+def _client(request: Request) -> str | None:
+    forwarded = request.headers.get("x-forwarded-for")
+    return forwarded.split(",")[0].strip() if forwarded else (request.client.host if request.client else None)
+
+
 async def handle(request: Request, name: str) -> Response:
-    await wallet_only(request)
     providers: dict[str, WebhookProvider] = request.app.state.providers
     provider = providers[name]
     raw = await request.body()
@@ -120,18 +137,21 @@ async def handle(request: Request, name: str) -> Response:
     try:
         note = provider.verify(raw, query, request.headers)
         check_storable(note)
-    except SignatureError as exc:
+    except (SignatureError, ForeignMerchantError) as exc:
+        outcome = "bad_signature" if isinstance(exc, SignatureError) else "foreign_merchant"
+        CALLBACKS.labels(name, outcome).inc()
         log.warning(
-            "webhook_signature_rejected",
+            "webhook_signature_rejected" if outcome == "bad_signature" else "webhook_foreign_merchant",
             security=True,
             provider=name,
             reason=str(exc),
-            client=request.client.host if request.client else None,
+            client=_client(request),
             bytes=len(raw) + len(query),
         )
-        return _response(provider.reply_bad_signature(), 401)
+        return _response(reply_for(provider, exc))
     except WebhookError as exc:
-        log.warning("webhook_malformed", provider=name, reason=str(exc))
+        CALLBACKS.labels(name, "malformed").inc()
+        log.warning("webhook_malformed", provider=name, reason=str(exc), client=_client(request))
         return _response(reply_for(provider, exc))
     notifications: GroupCommit = request.app.state.notifications
     result = await notifications.apply(note)
@@ -139,6 +159,7 @@ async def handle(request: Request, name: str) -> Response:
     if result.outcome is Outcome.DUPLICATE and outcome is Outcome.APPLIED:
         outcome = Outcome.DUPLICATE
     status = result.payment.status if result.payment else "unknown"
+    CALLBACKS.labels(name, result.outcome.value).inc()
     log.info(
         "webhook_applied",
         provider=name,
@@ -159,9 +180,20 @@ async def vnpay(request: Request) -> Response:
     return await handle(request, "vnpay")
 
 
-@router.post("/vnpay", include_in_schema=False)
-async def vnpay_post(request: Request) -> Response:
-    return await handle(request, "vnpay")
+@router.get("/vnpay/return", summary="VNPay return URL: the citizen's browser after paying; shows the result, "
+            "changes nothing", response_class=HTMLResponse)
+async def vnpay_return(request: Request, session: SessionDep) -> Response:
+    provider: WebhookProvider = request.app.state.providers["vnpay"]
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    try:
+        shown = provider.verify(b"", query, request.headers)  # the same signed parameters as the IPN
+    except WebhookError as exc:
+        CALLBACKS.labels("vnpay", "return_refused").inc()
+        log.warning("vnpay_return_refused", security=isinstance(exc, SignatureError | ForeignMerchantError),
+                    reason=str(exc), client=_client(request))
+        return return_page.refused()
+    payment = await repository.payment_by_order_ref(session, shown.order_ref)
+    return return_page.result(shown, payment.status if payment is not None and payment.provider == "vnpay" else None)
 
 
 @router.post("/momo", summary="MoMo v2/v3 IPN (JSON, HMAC-SHA256; answered 204)")

@@ -21,6 +21,7 @@ from payment import service
 from payment.main import build_app
 from payment.providers import SignedRequest
 from payment.settings import Settings
+from payment.simulator import Books, Order, provider_app
 from payment.webhooks import build_providers
 from sqlalchemy import func, select
 
@@ -55,14 +56,12 @@ class Env:
     db: Database
     settings: Settings
     app: FastAPI
+    #: the providers' books: what the provider simulator (serving their APIs over HTTP) knows it was paid
+    books: Books
     security_log: Captured = field(default_factory=Captured)
 
     def headers(self, identity: Identity) -> dict[str, str]:
         return {HEADER: mint(identity, self.settings.internal_token_secret.get_secret_value())}
-
-    @property
-    def wallet(self) -> dict[str, str]:
-        return self.headers(Identity(subject="wallet-gw", role=Role.WALLET))
 
     @property
     def desk(self) -> dict[str, str]:
@@ -82,11 +81,25 @@ class Env:
     async def send(
         self, provider: str, request: SignedRequest, headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        hdrs = {**request.headers, **(self.wallet if headers is None else headers)}
+        """A callback exactly as the provider sends it (plus `headers`, e.g. what a proxy adds). The provider
+        books what it announces, so that its APIs (status query, refunds) know the payment afterwards."""
+        self.book(provider, request)
+        hdrs = {**request.headers, **(headers or {})}
         url = f"/webhooks/{provider}"
         if request.method == "GET":
             return await self.client.get(f"{url}?{request.query_string}", headers=hdrs)
         return await self.client.post(url, content=request.body, headers=hdrs)
+
+    def book(self, provider: str, request: SignedRequest) -> None:
+        try:
+            note = self.provider(provider).verify(request.body, request.query_string, request.headers)
+        except Exception:  # a forged or broken callback: the provider never sent it
+            return
+        if (provider, note.order_ref) not in self.books.orders or note.status == "paid":
+            self.books.orders[(provider, note.order_ref)] = Order(
+                provider, note.order_ref, note.amount, note.provider_txn_id, note.status == "paid",
+                note.paid_at or datetime.now(UTC),
+            )
 
     async def bill_for(self, dossier_id: str | None = None, amount: int = 50_000, unit: str = UNIT) -> dict[str, Any]:
         """Open a bill exactly as the intake consumer does (the handler, in one transaction)."""
@@ -142,24 +155,30 @@ async def running(
     await migrate("payment-svc", url)
     if relay:  # without consumers the service does not create the topics itself
         await ensure_topics(broker.bootstrap, topic_prefix, [INTAKE_DOSSIERS, PAYMENT_PAYMENTS])
-    settings = Settings(
-        database_url=url,
-        kafka_bootstrap_servers=broker.bootstrap,
-        topic_prefix=topic_prefix,
-        relay_enabled=relay,
-        consumers_enabled=consumers,
-        expiry_sweep_interval=0,
-        log_json=True,
-        **overrides,
-    )
-    app = build_app(settings)
-    captured = Captured()
-    async with serve_http(app) if http else serve(app) as client:
-        logging.getLogger("payment.security").addHandler(captured)
-        try:
-            yield Env(client=client, db=app.state.db, settings=settings, app=app, security_log=captured)
-        finally:
-            logging.getLogger("payment.security").removeHandler(captured)
+    books = Books(lost_answer_delay=3.0)
+    async with serve_http(provider_app(books, Settings())) as providers:
+        base = str(providers.base_url).rstrip("/")
+        apis = {"vnpay_api_url": f"{base}/merchant_webapi/api/transaction", "payos_api_url": base,
+                "momo_api_url": base, "zalopay_api_url": base, "provider_api_timeout": 1.5}
+        settings = Settings(
+            database_url=url,
+            kafka_bootstrap_servers=broker.bootstrap,
+            topic_prefix=topic_prefix,
+            relay_enabled=relay,
+            consumers_enabled=consumers,
+            expiry_sweep_interval=0,
+            log_json=True,
+            **{**apis, **overrides},
+        )
+        app = build_app(settings)
+        captured = Captured()
+        async with serve_http(app) if http else serve(app) as client:
+            logging.getLogger("payment.security").addHandler(captured)
+            try:
+                yield Env(client=client, db=app.state.db, settings=settings, app=app, books=books,
+                          security_log=captured)
+            finally:
+                logging.getLogger("payment.security").removeHandler(captured)
 
 
 @asynccontextmanager

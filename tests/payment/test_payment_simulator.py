@@ -40,7 +40,7 @@ async def simulate(*args: str) -> tuple[int, list[dict[str, Any]]]:
 
 async def test_simulator_pays_a_qr_over_http(databases: DatabaseFactory, broker: Broker, topic_prefix: str) -> None:
     async with running(databases, broker, topic_prefix, http=True) as env:
-        url = str(env.client.base_url)
+        url = f"{str(env.client.base_url).rstrip('/')}/webhooks"  # the base of the callback URLs: the provider's name follows
 
         # payOS: the QR as scanned, three copies at once, then a late "failed" of an earlier attempt.
         bill = await env.bill_for(amount=45_000)
@@ -56,7 +56,7 @@ async def test_simulator_pays_a_qr_over_http(databases: DatabaseFactory, broker:
         kinds = [short(e.type) for e in await env.outbox_events()]
         assert kinds.count("payment.paid") == 1
 
-        # VNPay, corrupted signature: 401 in VNPay's format, nothing recorded; then the honest one.
+        # VNPay, corrupted signature: VNPay's own answer (200, RspCode 97), nothing recorded; then the honest one.
         bill2 = await env.bill_for(amount=12_000)
         p2 = await env.start(bill2, "vnpay")
         notes = await env.count(Notification.__table__)
@@ -65,7 +65,7 @@ async def test_simulator_pays_a_qr_over_http(databases: DatabaseFactory, broker:
             {
                 "provider": "vnpay",
                 "kind": "paid",
-                "status": 401,
+                "status": 200,
                 "body": {"RspCode": "97", "Message": "Invalid signature"},
             }
         ]
@@ -104,7 +104,7 @@ async def test_simulator_serves_a_wallet_over_http(
     env_vars = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'payment-svc'}"}
     async with running(databases, broker, topic_prefix, http=True) as env:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "payment.simulator", "serve", "--port", str(port), "--url", str(env.client.base_url),
+            sys.executable, "-m", "payment.simulator", "serve", "--port", str(port), "--url", f"{str(env.client.base_url).rstrip('/')}/webhooks",
             env=env_vars, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         try:
