@@ -51,6 +51,7 @@ from services.observability import bind_request_id, current_request_id
 from services.topics import PAYMENT_PAYMENTS
 
 log = structlog.get_logger(__name__)
+security_log = structlog.get_logger("payment.security")
 
 SOURCE = "/payment"
 ONLINE_PROVIDERS = ("payos", "vnpay", "momo", "zalopay")
@@ -481,7 +482,7 @@ async def apply_notifications(
             if first is not None:
                 first_outcome, first_amount = first
                 if first_amount != note.amount:
-                    log.warning("notification_conflicting_replay", security=True, provider=note.provider,
+                    security_log.warning("notification_conflicting_replay", security=True, provider=note.provider,
                                 provider_txn_id=note.provider_txn_id, recorded=first_amount, reported=note.amount)
                     results[i] = Result(Outcome.CONFLICTING_REPLAY, payment)
                 else:
@@ -639,7 +640,7 @@ async def mark_paid(
         amount=note.amount,
         provider_txn_id=note.provider_txn_id,
         note=f"paid via {via}",
-        kind="transition" if via == "webhook" else "correction",
+        kind="correction" if via == "reconciliation" else "transition",
     )
     payment.provider_txn_id = note.provider_txn_id
     payment.paid_at = paid_at

@@ -27,19 +27,21 @@ OPERATIONS = [
     ("POST", "/api/v1/stats/rebuild"),
 ]
 # One row per client, one column per operation above: the status the gateway must answer.
-A, U, F, M = 200, 401, 403, 405
+# Providers' callbacks are public routes of their own (/api/v1/callbacks/…, tests/payment/test_callbacks.py): under
+# /api/v1/payments/webhooks nobody reaches payment-svc, and wallet API keys reach nothing.
+A, U, F, N = 200, 401, 403, 404
 # Paths the table of services/policy.py knows (GET /payments/bills, GET /stats/reports/quarterly) follow their row;
 # the others (fake paths of the test services) whatever some operation of their family and kind allows.
 MATRIX = {
     "anonymous":   [U, U, U, U, U, U, U, U, U, U, U, U],
-    "portal":      [A, F, A, F, F, F, F, F, F, F, F, F],
-    "citizen":     [A, F, A, A, F, F, F, A, F, F, F, F],
-    "wallet":      [F, F, F, F, F, F, F, F, A, M, F, F],
-    "integration": [A, F, F, F, F, F, F, F, F, F, F, F],
-    "desk":        [A, F, A, A, A, A, A, A, F, F, F, F],
-    "specialist":  [A, F, A, F, A, A, A, F, F, F, F, F],
-    "leader":      [A, F, A, F, A, A, A, F, F, F, A, F],
-    "admin":       [A, A, A, A, A, A, A, A, F, F, A, A],
+    "portal":      [A, F, A, F, F, F, F, F, N, N, F, F],
+    "citizen":     [A, F, A, A, F, F, F, A, N, N, F, F],
+    "wallet":      [F, F, F, F, F, F, F, F, N, N, F, F],
+    "integration": [A, F, F, F, F, F, F, F, N, N, F, F],
+    "desk":        [A, F, A, A, A, A, A, A, N, N, F, F],
+    "specialist":  [A, F, A, F, A, A, A, F, N, N, F, F],
+    "leader":      [A, F, A, F, A, A, A, F, N, N, A, F],
+    "admin":       [A, A, A, A, A, A, A, A, N, N, A, A],
 }
 ROLES = {"portal": Role.PORTAL, "citizen": Role.PORTAL, "wallet": Role.WALLET, "integration": Role.INTEGRATION,
          "desk": Role.DESK_OFFICER, "specialist": Role.SPECIALIST, "leader": Role.LEADER, "admin": Role.ADMIN}

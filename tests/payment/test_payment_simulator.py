@@ -40,7 +40,8 @@ async def simulate(*args: str) -> tuple[int, list[dict[str, Any]]]:
 
 async def test_simulator_pays_a_qr_over_http(databases: DatabaseFactory, broker: Broker, topic_prefix: str) -> None:
     async with running(databases, broker, topic_prefix, http=True) as env:
-        url = f"{str(env.client.base_url).rstrip('/')}/webhooks"  # the base of the callback URLs: the provider's name follows
+        # The base of the callback URLs: the provider's name follows.
+        url = f"{str(env.client.base_url).rstrip('/')}/webhooks"
 
         # payOS: the QR as scanned, three copies at once, then a late "failed" of an earlier attempt.
         bill = await env.bill_for(amount=45_000)
@@ -104,7 +105,8 @@ async def test_simulator_serves_a_wallet_over_http(
     env_vars = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'payment-svc'}"}
     async with running(databases, broker, topic_prefix, http=True) as env:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "payment.simulator", "serve", "--port", str(port), "--url", f"{str(env.client.base_url).rstrip('/')}/webhooks",
+            sys.executable, "-m", "payment.simulator", "serve", "--port", str(port),
+            "--url", f"{str(env.client.base_url).rstrip('/')}/webhooks",
             env=env_vars, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         try:
