@@ -91,6 +91,7 @@ C = "/api/v1/catalogue"
 D = "/api/v1/dossiers"
 R = "/api/v1/routing"
 P = "/api/v1/payments"
+K = "/api/v1/callbacks"
 S = "/api/v1/stats"
 A = "/api/v1/auth"
 
@@ -163,10 +164,13 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("GET", f"{R}/journeys/{{dossier_id}}/forms/05", **_JOURNEY_READERS),
     _op("GET", f"{R}/worklists/{{unit}}", **_JOURNEY_READERS),
     # payment-svc
-    _op("POST", f"{P}/webhooks/payos", wallet=On.SIGNED),
-    _op("GET", f"{P}/webhooks/vnpay", "VNPay's IPN is a GET, which the gateway does not pass (405): see the callbacks"),
-    _op("POST", f"{P}/webhooks/momo", wallet=On.SIGNED),
-    _op("POST", f"{P}/webhooks/zalopay", wallet=On.SIGNED),
+    # the providers' callbacks (gateway/callbacks.py): no credentials of ours, the provider's signature instead
+    _op("POST", f"{K}/payos", "payOS webhook, and the URL confirmation payOS sends", anyone=On.SIGNED),
+    _op("GET", f"{K}/vnpay", "VNPay IPN (the signed query string)", anyone=On.SIGNED),
+    _op("GET", f"{K}/vnpay/return", "the citizen's browser back from VNPay: shows the result, changes nothing",
+        anyone=On.SIGNED),
+    _op("POST", f"{K}/momo", "MoMo IPN", anyone=On.SIGNED),
+    _op("POST", f"{K}/zalopay", "ZaloPay callback", anyone=On.SIGNED),
     _op("GET", f"{P}/bills", desk_officer=_O, specialist=_O, leader=_O, admin=_A),
     _op("GET", f"{P}/bills/{{bill_id}}", **_BILL_READERS),
     _op("GET", f"{P}/dossiers/{{dossier_id}}/bill", **_BILL_READERS),
@@ -300,7 +304,8 @@ object of another citizen must not be seen to exist, or 405).
   (`services.policy.owner_ref`, a secret only intake and payment-svc hold); payment-svc keeps it on the bill and
   compares the reference of the citizen in the internal identity token. Nobody without the secret can tell whose a
   reference is or test a guessed id number.
-- API keys must also hold the scope `<family>:read` / `<family>:write` (`payments:webhooks` for a wallet). A path
+- API keys must also hold the scope `<family>:read` / `<family>:write`; wallet API keys reach nothing (the providers'
+  callbacks carry no credentials of ours). A path
   the table does not know is let through only to administrators and to callers allowed some operation of its family
   and method kind (read or write); its service answers 404.
 - `tests/authz/test_matrix.py` calls every operation as every kind of caller (and with forged, expired,

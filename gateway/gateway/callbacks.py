@@ -126,6 +126,13 @@ def resolve(settings: Settings, path: str, method: str) -> Target:
     return target
 
 
+def public_path(family: str, service_path: str) -> str | None:
+    """The public path of a callback route of payment-svc (its OpenAPI path), else None."""
+    if family != UPSTREAM_FAMILY or not service_path.startswith(UPSTREAM_PREFIX):
+        return None
+    return PREFIX + service_path[len(UPSTREAM_PREFIX):]
+
+
 def source_allowed(settings: Settings, provider: str, address: str) -> bool:
     networks = settings.callback_allowed_networks.get(provider)
     if not networks:

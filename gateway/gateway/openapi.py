@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway import callbacks
 from gateway.settings import Settings
 
 SERVICE_NAMES = {"catalogue": "catalogue-svc", "dossiers": "intake-svc", "routing": "routing-svc",
@@ -59,6 +60,14 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]], *, strip_pre
                 target[f"{family}.{name}"] = value
         for path, item in (spec.get("paths") or {}).items():
             if path in HIDDEN_PATHS:
+                continue
+            callback = callbacks.public_path(family, path)
+            if callback is not None:  # public, without credentials of ours: the provider's signature
+                for operation in item.values():
+                    if isinstance(operation, dict):
+                        operation["security"] = []
+                        operation["tags"] = ["callbacks"]
+                paths[callback] = item
                 continue
             if strip_prefix:
                 public = prefix + (path if path != "/" else "")
