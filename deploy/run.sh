@@ -10,6 +10,13 @@ export MOTCUA_LOG_JSON="${MOTCUA_LOG_JSON:-false}"
 export MOTCUA_DEV_MODE="${MOTCUA_DEV_MODE:-true}"
 # The gateway's /metrics answers only this bearer token (curl -H "Authorization: Bearer $GATEWAY_METRICS_TOKEN").
 export GATEWAY_METRICS_TOKEN="${GATEWAY_METRICS_TOKEN:-motcua-dev-metrics-token}"
+# No payment provider is reachable from a laptop: the provider simulator (the Procfile's `providers`) serves their
+# status-query and refund APIs, and payment-svc asks it.
+providers="http://127.0.0.1:${PROVIDERS_PORT:-8190}"
+export PAYMENT_VNPAY_API_URL="${PAYMENT_VNPAY_API_URL:-$providers/merchant_webapi/api/transaction}"
+export PAYMENT_PAYOS_API_URL="${PAYMENT_PAYOS_API_URL:-$providers}"
+export PAYMENT_MOMO_API_URL="${PAYMENT_MOMO_API_URL:-$providers}"
+export PAYMENT_ZALOPAY_API_URL="${PAYMENT_ZALOPAY_API_URL:-$providers}"
 
 deploy/kafka/kafka.sh start var/kafka 9092 9093
 trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT
@@ -18,6 +25,6 @@ python -m services.topics
 deploy/migrate.sh
 # Demo data (idempotent): Huế units, the holiday calendar and the demo procedure catalogue.
 PYTHONPATH="$PWD:$PWD/catalogue-svc" python -m catalogue.seed
-# Demo credentials for each client type (portal and wallet keys, desk officer, specialist, leader, admin).
+# Demo credentials for each client type (the portal key, desk officer, specialist, leader, admin).
 PYTHONPATH="$PWD:$PWD/gateway" python -m gateway.cli demo
 honcho start -f Procfile

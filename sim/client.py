@@ -1,12 +1,13 @@
 """The clients of the simulation, all through the public gateway: the portal (API key, acting for a citizen), desk
-officers and agency specialists (staff log-in, bearer tokens renewed when they expire), the leader, the wallet.
+officers and agency specialists (staff log-in, bearer tokens renewed when they expire), the leader; and the payment
+providers' callbacks (no credentials of ours).
 
 Every call is retried while the system answers 429/502/503/504 or cannot be reached (a service or the broker being
 restarted); POSTs that are not idempotent are only retried by the callers that can check what happened.
 
 The clients speak through aiohttp: the simulated city sends some 200,000 requests a quarter, and with httpx the
 simulator itself used 15 % of the quarter's CPU, 90 % of it in httpx's pool bookkeeping and anyio (py-spy). The
-wallet keeps its own small httpx client, which payment.simulator takes.
+providers' callbacks go through their own small httpx client, which payment.simulator takes.
 """
 
 from __future__ import annotations
@@ -63,17 +64,16 @@ class Staff:
 
 
 class Gateway:
-    def __init__(self, base_url: str, portal_key: str, wallet_key: str, *, concurrency: int = 64,
+    def __init__(self, base_url: str, portal_key: str, *, concurrency: int = 64,
                  patience: float = 300.0) -> None:  # fmt: skip
         self.base = base_url.rstrip("/")
         self.portal_key = portal_key
-        self.wallet_key = wallet_key
         self.patience = patience
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=None),
             timeout=aiohttp.ClientTimeout(total=60.0, connect=5.0),
         )
-        #: for payment.simulator, which sends the wallet's signed notifications with httpx
+        #: for payment.simulator, which sends the providers' signed callbacks with httpx
         self.wallet_http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
                                              limits=httpx.Limits(max_connections=8))  # fmt: skip
         self.staff: dict[str, Staff] = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from payment.simulator import Plan, order_from_payload
+from payment.simulator import Books, Plan, acknowledged, order_from_payload
 from payment.simulator import run as wallet_pay
 
 from services import clock
@@ -63,10 +63,14 @@ def pct(values: list[float]) -> dict[str, float | None]:
     return {"p50": round(qs[49], 3), "p99": round(qs[98], 3), "max": round(max(values), 3)}
 
 
+#: Times a provider sends a callback the centre answers with something other than "delivered" (or not at all).
+CALLBACK_ATTEMPTS = 30
+
+
 class Quarter:
     def __init__(self, gw: Gateway, days: Days, dossiers: list[Dossier], clock_file: Path, *, seed: int,
                  run_id: str, concurrency: int = 32, probes_per_day: int = 4, leader: str = "demo.leader",
-                 log: Any = print) -> None:  # fmt: skip
+                 log: Any = print, books: Books | None = None) -> None:  # fmt: skip
         self.gw, self.days, self.dossiers, self.clock_file = gw, days, dossiers, clock_file
         self.rng = random.Random(seed + 1)
         self.run_id = run_id
@@ -79,6 +83,8 @@ class Quarter:
         for d in dossiers:
             self.by_day.setdefault(d.day, []).append(d)
         self.paid: set[int] = set()
+        #: the providers' books, which their APIs (served by the simulation, sim/run.py) answer from
+        self.books = books if books is not None else Books()
         self.day = 0
 
     # -- the quarter ---------------------------------------------------------------------------------------------
@@ -144,7 +150,10 @@ class Quarter:
         schedule(d, self.days, self.rng)
 
     async def pay(self, d: Dossier) -> None:
-        """The citizen pays the bill by scanning its VietQR with a wallet; the wallet notifies payment-svc."""
+        """The citizen pays the bill by scanning its VietQR with a wallet; the provider takes the money and calls
+        the centre back as it really does (no credentials of ours), retrying until its callback is acknowledged.
+        The ground truth counts what the wallet completed: a callback the centre refuses is an error of the run,
+        and a lost one must be found by the centre's status query."""
 
         async def as_payer(method: str, path: str, **kw: Any) -> Any:
             if d.channel == "online":
@@ -155,18 +164,21 @@ class Quarter:
         payment = await as_payer("POST", f"{API}/payments/bills/{bill['id']}/payments", json={"provider": d.provider})
         order_ref, amount = order_from_payload(payment["qr_payload"])
         plan = Plan(provider=d.provider, order_ref=order_ref, amount=amount, duplicate=d.duplicates,
-                    reorder=d.reorder)  # fmt: skip
-        while True:  # a provider retries its notification until it is answered
+                    reorder=d.reorder, lose=d.lose_callback)  # fmt: skip
+        self.paid.add(d.n)  # the wallet has taken the money
+        for attempt in range(CALLBACK_ATTEMPTS):  # a provider retries its callback until it is acknowledged
             try:
-                results = await wallet_pay(plan, f"{self.gw.base}{API}/payments", client=self.gw.wallet_http,
-                                           headers={"X-API-Key": self.gw.wallet_key})  # fmt: skip
+                results = await wallet_pay(plan, f"{self.gw.base}{API}/callbacks", client=self.gw.wallet_http,
+                                           books=self.books)  # fmt: skip
             except httpx.TransportError:
-                results = [{"kind": "unreachable", "status": 599}]
-            if all(r["status"] < 500 for r in results):
-                break
+                results = [{"provider": d.provider, "kind": "unreachable", "status": 599, "body": None}]
+            refused = [r for r in results if not acknowledged(r["provider"], r["status"], r["body"])]
+            if not refused:
+                return
+            if all(r["status"] < 500 and r["status"] != 599 for r in refused) and attempt >= 2:
+                break  # answered, and not "later": the centre refuses it
             await asyncio.sleep(1)
-        if any(r["kind"] == "paid" and r["status"] < 300 for r in results):
-            self.paid.add(d.n)
+        raise RuntimeError(f"the centre did not acknowledge {d.provider}'s callback for {d.code}: {refused}")
 
     async def until_there(self, fetch: Any, what: str = "") -> Any:
         """What another service creates from an event (a journey, a bill) appears shortly after the event."""

@@ -26,6 +26,10 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from payment.settings import Settings as PaymentSettings
+from payment.simulator import Books, provider_app
+
 from services import clock
 from services.calendar import VN_TZ
 from sim import truth
@@ -56,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="60:28:9:1:2",
         help="relative weights of early:on_time:late:extended:withdrawn dossiers",
     )
+    p.add_argument("--lose-callbacks", type=float, default=0.03,
+                   help="share of payments whose provider callback never arrives (the status query must find them)")
     p.add_argument("--probes-per-day", type=int, default=4, help="timed receipts and resolutions per day (each)")
     p.add_argument("--postgres", default=None, help="PostgreSQL server URL: one database per service (sim_<svc>)")
     p.add_argument("--var", default="var/sim", help="the simulation's state (wiped at the start)")
@@ -80,6 +86,7 @@ def system_of(args: argparse.Namespace) -> System:
     if args.port_base:
         names = ["gateway", "catalogue", "intake", "routing", "payment", "stats"]
         system.ports = {name: args.port_base + k for k, name in enumerate(names)}
+        system.providers_port = args.port_base + len(names)
     if args.bootstrap:
         system.topic_prefix = f"sim{uuid.uuid4().hex[:6]}"
         system.db_prefix = system.topic_prefix
@@ -125,6 +132,21 @@ async def reports(gw: Gateway, start: date, end: date) -> dict[str, Any]:
 Disruption = Callable[[System, Quarter, int], Awaitable[None]]
 
 
+async def serve_providers(books: Books, system: System) -> uvicorn.Server:
+    """The payment providers' APIs (status queries, refunds), answered from the books the quarter's payments fill,
+    on `system.providers_port` in this process; payment-svc calls them over HTTP."""
+    app = provider_app(books, PaymentSettings())  # the merchant's secrets, as payment-svc has them
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=system.providers_port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the providers' simulator did not start")
+        await asyncio.sleep(0.02)
+    return server
+
+
 async def simulate(args: argparse.Namespace, disrupt: Disruption | None = None) -> int:
     start_s, end_s = args.period.split(":")
     start, end = date.fromisoformat(start_s), date.fromisoformat(end_s)
@@ -144,7 +166,9 @@ async def simulate(args: argparse.Namespace, disrupt: Disruption | None = None) 
         system.stop()
         raise
     setup_s = time.monotonic() - t0
-    gw = Gateway(system.gateway_url, creds.portal_key, creds.wallet_key, concurrency=args.concurrency * 2)
+    gw = Gateway(system.gateway_url, creds.portal_key, concurrency=args.concurrency * 2)
+    books = Books()
+    providers = await serve_providers(books, system)
     gw.add_staff("demo.leader", creds.passwords["demo.leader"], CITY)
     for username, unit in accounts:
         gw.add_staff(username, password, unit)
@@ -155,13 +179,13 @@ async def simulate(args: argparse.Namespace, disrupt: Disruption | None = None) 
         procedures = procedures_from_api(await read_catalogue(gw))
         mix = mix_of(args)
         weights = [float(w) for w in args.fate_weights.split(":")]
-        dossiers = population(procedures, mix, days, random.Random(args.seed), weights)
+        dossiers = population(procedures, mix, days, random.Random(args.seed), weights, args.lose_callbacks)
         print(f"{len(procedures)} procedures in force; {len(dossiers)} dossiers over {days.in_period} working days "
               f"({start} – {end}): centre {mix.centre} ({mix.centre_online} online), wards {mix.wards} "
               f"({mix.wards_online} online), {mix.assisted} assisted accounts", flush=True)  # fmt: skip
         quarter = Quarter(gw, days, dossiers, system.clock_file, seed=args.seed, run_id=uuid.uuid4().hex[:8],
                           concurrency=args.concurrency, probes_per_day=args.probes_per_day,
-                          log=lambda line: print(line, flush=True))  # fmt: skip
+                          log=lambda line: print(line, flush=True), books=books)  # fmt: skip
         t1 = time.monotonic()
         hook = (lambda i: disrupt(system, quarter, i)) if disrupt else None
         await quarter.run(hook)
@@ -186,7 +210,12 @@ async def simulate(args: argparse.Namespace, disrupt: Disruption | None = None) 
             inter_level=sum(d.procedure.inter_level and d.id is not None for d in dossiers),
             extended=sum(d.extended_to is not None for d in dossiers), paid=len(quarter.paid),
             duplicated_webhooks=sum(d.duplicates > 1 and d.n in quarter.paid for d in dossiers),
-            reordered_webhooks=sum(d.reorder and d.n in quarter.paid for d in dossiers), truth=want, report=got,
+            reordered_webhooks=sum(d.reorder and d.n in quarter.paid for d in dossiers),
+            lost_callbacks=sum(d.lose_callback and d.n in quarter.paid for d in dossiers),
+            paid_by_provider={p: sum(d.provider == p and d.n in quarter.paid for d in dossiers)
+                              for p in ("payos", "vnpay", "momo", "zalopay")},
+            status_queries=len([c for c in books.calls if c[1] in ("querydr", "payment-requests", "query")]),
+            truth=want, report=got,
         )  # fmt: skip
         print(f"\nquarter: {len(dossiers)} dossiers, {days.in_period} working days, {gw.calls} requests through "
               f"the gateway; driven in {driven_s:.1f} s, reports matched after {quarter_s:.1f} s "
@@ -199,6 +228,7 @@ async def simulate(args: argparse.Namespace, disrupt: Disruption | None = None) 
         code = 0 if not differences else 1
     finally:
         await gw.close()
+        providers.should_exit = True
         system.stop()
         out = Path(args.result) if args.result else system.var / "result.json"
         result["exit"] = code

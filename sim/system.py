@@ -26,7 +26,6 @@ DEFAULT_PORTS = {"catalogue": 8101, "intake": 8102, "routing": 8103, "payment": 
 @dataclass
 class Credentials:
     portal_key: str
-    wallet_key: str
     passwords: dict[str, str]  # username → password of the demo staff
 
 
@@ -42,6 +41,8 @@ class System:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    #: The payment providers' APIs (payment.simulator.provider_app, served by the simulation itself).
+    providers_port: int = 8190
     topic_prefix: str = "motcua"
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -82,7 +83,7 @@ class System:
                 # A quarter in minutes: the desks of a whole city act through a few accounts at ~100× real speed.
                 "GATEWAY_RATE_LIMIT_STAFF": "1000000/minute",
                 "GATEWAY_RATE_LIMIT_PORTAL": "1000000/minute",
-                "GATEWAY_RATE_LIMIT_WALLET": "1000000/minute",
+                "GATEWAY_RATE_LIMIT_CALLBACK": "1000000/minute",
                 "GATEWAY_RATE_LIMIT_LOGIN": "10000/minute",
                 # When the staff's tokens expire together, their next requests are unauthenticated until each
                 # clerk logs in again: dozens of them within a second, all from this one address.
@@ -94,8 +95,24 @@ class System:
             env[f"{name.upper()}_PORT"] = str(self.ports[name])
         for name in SERVICES:
             env[f"GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{self.ports[name]}"
+        env.update(self.providers_env())
         env.update(self.extra_env)
         return env
+
+    @property
+    def providers_url(self) -> str:
+        return f"http://127.0.0.1:{self.providers_port}"
+
+    def providers_env(self) -> dict[str, str]:
+        """payment-svc asks the simulated providers about silent payments and refunds; the sweep runs every 2 s."""
+        base = self.providers_url
+        return {
+            "PAYMENT_VNPAY_API_URL": f"{base}/merchant_webapi/api/transaction",
+            "PAYMENT_PAYOS_API_URL": base,
+            "PAYMENT_MOMO_API_URL": base,
+            "PAYMENT_ZALOPAY_API_URL": base,
+            "PAYMENT_EXPIRY_SWEEP_INTERVAL": "2",
+        }
 
     def run(self, *args: str, **extra: str) -> str:
         env = {**self.env(), **extra}
@@ -203,8 +220,8 @@ class System:
 
 
 def parse_demo(out: str) -> Credentials:
-    keys = dict(re.findall(r"^\s*(portal|wallet)\s+API key\s+X-API-Key: (\S+)", out, re.M))
+    keys = dict(re.findall(r"^\s*(portal)\s+API key\s+X-API-Key: (\S+)", out, re.M))
     passwords = dict(re.findall(r"staff\s+(\S+) / (\S+)", out))
-    if "portal" not in keys or "wallet" not in keys or not passwords:
+    if "portal" not in keys or not passwords:
         raise RuntimeError(f"unexpected output of gateway.cli demo:\n{out}")
-    return Credentials(keys["portal"], keys["wallet"], passwords)
+    return Credentials(keys["portal"], passwords)

@@ -96,6 +96,8 @@ class Dossier:
     provider: str
     duplicates: int
     reorder: bool
+    #: the provider's callback never reaches the centre: only its status query finds the payment
+    lose_callback: bool
     citizen_id: str
     phone: str
     name: str
@@ -148,7 +150,8 @@ def citizen(rng: random.Random, n: int) -> tuple[str, str, str, str]:
 
 
 def population(
-    procedures: list[Procedure], mix: Mix, days: Days, rng: random.Random, fate_weights: list[float]
+    procedures: list[Procedure], mix: Mix, days: Days, rng: random.Random, fate_weights: list[float],
+    lose_callbacks: float = 0.03,
 ) -> list[Dossier]:
     """Every dossier of the quarter, with its channel, procedure, day of receipt and what will happen to it."""
 
@@ -198,6 +201,7 @@ def population(
                 assisted=assisted, pays=proc.fee > 0 and rng.random() < 0.6, provider=provider,
                 duplicates=2 if rng.random() < 0.05 else 1,
                 reorder=provider != "zalopay" and rng.random() < 0.03,  # ZaloPay only notifies successes
+                lose_callback=rng.random() < lose_callbacks,
                 citizen_id=cid, phone=phone, name=name, address=address,
             )
         )  # fmt: skip

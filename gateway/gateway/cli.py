@@ -64,7 +64,8 @@ DEMO_STAFF = [
     ("demo.city.labour", Role.SPECIALIST, "006.00.31.H57", "Chuyên viên Phòng LĐ-TB&XH thành phố (demo)"),
     ("demo.province.labour", Role.SPECIALIST, "006.00.00.H57", "Chuyên viên Sở LĐ-TB&XH (demo)"),
 ]
-DEMO_KEYS = [("demo-portal", Role.PORTAL), ("demo-wallet", Role.WALLET)]
+#: Payment providers need no key of ours (their callbacks are signed): the portal is the only demo system client.
+DEMO_KEYS = [("demo-portal", Role.PORTAL)]
 
 
 def _derived(settings: Settings, label: str, length: int = 32) -> str:

@@ -119,6 +119,17 @@ def callback_url(base_url: str, provider: str, path_tokens: dict[str, str] | Non
     return f"{base_url.rstrip('/')}/{provider}" + (f"/{token}" if token else "")
 
 
+def acknowledged(provider: str, status: int, body: Any) -> bool:
+    """Whether the provider takes the centre's answer as "delivered" and stops retrying its callback."""
+    if provider == "vnpay":
+        return status == 200 and isinstance(body, dict) and body.get("RspCode") in ("00", "02")
+    if provider == "zalopay":
+        return status == 200 and isinstance(body, dict) and body.get("return_code") in (1, 2)
+    if provider == "momo":
+        return status == 204
+    return 200 <= status < 300  # payOS: any 2xx
+
+
 async def send(client: httpx.AsyncClient, url: str, request: SignedRequest) -> httpx.Response:
     """One callback exactly as the provider sends it: its method, its headers, its body or query string."""
     if request.method == "GET":
