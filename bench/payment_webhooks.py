@@ -1,14 +1,17 @@
-"""payment-svc: verified webhooks per second through the service, and VietQR generation per second.
+"""payment-svc: verified provider callbacks per second, sent to the service directly and through the gateway in the
+same run, and VietQR generation per second.
 
     python -m bench.payment_webhooks [--payments 4000] [--concurrency 64] [--workers 2] [--backend postgresql]
-                                     [--profile var/payment.prof]
+                                     [--profile var/payment.prof] [--direct-only]
 
-Webhooks: N bills with a pending payOS payment each are seeded in a fresh database; payment-svc runs as a uvicorn
-process (outbox relay on, publishing to a broker of its own); a client sends one correctly signed payOS webhook per
-payment (plus 10 % duplicates) with a wallet identity, `concurrency` at a time. Each one is verified (identity
-token, HMAC), deduplicated, checked against the bill and applied with its ledger rows and event in a committed
-transaction before it is answered. The figure is requests answered per second; afterwards every payment must be
-paid exactly once (one paid transition each, one payment.paid event each in the outbox or published).
+Callbacks: 2 × N bills with a pending payOS payment each are seeded in a fresh database; payment-svc runs as a
+uvicorn process (outbox relay on, publishing to a broker of its own) and the gateway as another, in front of it. A
+client sends one correctly signed payOS webhook per payment (plus 10 % duplicates), exactly as payOS does (no key,
+no header of ours), `concurrency` at a time: first N payments' webhooks to payment-svc's /webhooks/payos directly
+(the anchor), then the other N's to the gateway's public /api/v1/callbacks/payos. Each one is verified (HMAC),
+deduplicated, checked against the bill and applied with its ledger rows and event in a committed transaction before
+it is answered. The figures are requests answered per second and the ratio gateway ÷ direct; afterwards every
+payment must be paid exactly once (one paid transition each).
 
 Besides the rate it prints the CPU spent per request by the service's processes and by the PostgreSQL backends
 serving it (from /proc): on a machine shared with other work the rate is a floor, the CPU cost is not.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import pstats
 import random
@@ -41,7 +45,6 @@ from sqlalchemy.engine import make_url
 from bench.common import KAFKA_SH, ROOT, backends, fresh_database, machine, percentile
 from services import migrations
 from services.db import Database
-from services.identity import HEADER, Identity, Role, mint
 
 sys.path.insert(0, str(ROOT / "payment-svc"))
 
@@ -96,14 +99,14 @@ async def seed(url: str, n: int) -> list[tuple[str, str]]:
 
 
 async def fire(
-    base: str, requests: list[bytes], token: str, concurrency: int
+    base: str, path: str, requests: list[bytes], concurrency: int
 ) -> tuple[float, list[float], dict[int, int]]:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in requests:
         queue.put_nowait(body)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    headers = {HEADER: token, "content-type": "application/json"}
+    headers = {"content-type": "application/json"}  # what payOS sends
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(
         base_url=base, connector=connector, timeout=aiohttp.ClientTimeout(total=60)
@@ -117,7 +120,7 @@ async def fire(
                     return
                 t0 = time.perf_counter()
                 try:
-                    async with client.post("/webhooks/payos", data=body, headers=headers) as response:
+                    async with client.post(path, data=body, headers=headers) as response:
                         await response.read()
                         code = response.status
                 except (aiohttp.ClientError, TimeoutError):  # like a provider: retry later
@@ -204,61 +207,108 @@ def postgres_cpu_seconds(database: str) -> float:
     return total
 
 
+async def wait_healthy(base: str) -> None:
+    async with httpx.AsyncClient() as probe:
+        for _ in range(300):
+            try:
+                if (await probe.get(f"{base}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{base} did not start")
+
+
+async def measure(base: str, path: str, bodies: list[bytes], concurrency: int, pids: list[int],
+                  database: str, backend: str) -> dict[str, object]:
+    cpu = sum(tree_cpu_seconds(pid) for pid in pids)
+    db_cpu = postgres_cpu_seconds(database)
+    client_cpu = time.process_time()
+    elapsed, latencies, statuses = await fire(base, path, bodies, concurrency)
+    return {
+        "requests": len(bodies),
+        "per_second": len(bodies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "service_cpu_ms_per_request": (sum(tree_cpu_seconds(pid) for pid in pids) - cpu) / len(bodies) * 1000,
+        "postgres_cpu_ms_per_request": (postgres_cpu_seconds(database) - db_cpu) / len(bodies) * 1000
+        if backend == "postgresql" else float("nan"),
+        "client_cpu_ms_per_request": (time.process_time() - client_cpu) / len(bodies) * 1000,
+        "statuses": statuses,
+    }
+
+
 async def webhooks(
-    backend: str, n: int, concurrency: int, workers: int, profile: str | None = None
+    backend: str, n: int, concurrency: int, workers: int, profile: str | None = None, direct_only: bool = False
 ) -> dict[str, object]:
     url = await fresh_database(backend)
     if backend == "postgresql" and "@127.0.0.1" in url and "ssl=" not in url:
         url += "?ssl=disable"  # local server: measure the service, not TLS to localhost
     await asyncio.to_thread(migrations.upgrade, ROOT / "payment-svc", url)
-    pairs = await seed(url, n)
+    pairs = await seed(url, 2 * n)
     settings = Settings()
     provider = PayOSProvider(settings.payos_checksum_key.get_secret_value())
-    bodies = [provider.simulate(ref, 50_000, f"FT{ref}").body for _, ref in pairs]
-    bodies += random.sample(bodies, n // 10)  # provider retries
-    random.shuffle(bodies)
-    token = mint(
-        Identity(subject="bench-wallet", role=Role.WALLET), settings.internal_token_secret.get_secret_value(), ttl=3600
-    )
 
-    port = free_port()
+    def bodies_for(chunk: list[tuple[str, str]]) -> list[bytes]:
+        bodies = [provider.simulate(ref, 50_000, f"FT{ref}").body for _, ref in chunk]
+        bodies += random.sample(bodies, len(chunk) // 10)  # provider retries
+        random.shuffle(bodies)
+        return bodies
+
+    direct_bodies, gateway_bodies = bodies_for(pairs[:n]), bodies_for(pairs[n:])
+
+    port, gateway_port = free_port(), free_port()
+    gateway_db = ROOT / "var" / "bench" / f"bench-gateway-{uuid.uuid4().hex[:6]}.db"
+    gateway_db.parent.mkdir(parents=True, exist_ok=True)
+    gateway_url = f"sqlite+aiosqlite:///{gateway_db}"
+    await asyncio.to_thread(migrations.upgrade, ROOT / "gateway", gateway_url)
     env = {
         **os.environ,
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'payment-svc'}",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'payment-svc'}{os.pathsep}{ROOT / 'gateway'}",
         "PAYMENT_DATABASE_URL": url,
         "PAYMENT_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
         "PAYMENT_TOPIC_PREFIX": f"benchpay{int(time.time())}",
         "PAYMENT_LOG_LEVEL": "WARNING",
         "PAYMENT_DB_POOL_SIZE": "20",
         "PAYMENT_EXPIRY_SWEEP_INTERVAL": "0",
+        "GATEWAY_DATABASE_URL": gateway_url,
+        "GATEWAY_PAYMENT_URL": f"http://127.0.0.1:{port}",
+        "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_RATE_LIMIT_CALLBACK": "100000000/minute",  # one source address sends everything here
     }
     uvicorn = ["-c", PROFILED_UVICORN, profile] if profile else ["-m", "uvicorn"]
     cmd = [sys.executable, *uvicorn, "payment.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    gateway_cmd = [sys.executable, "-m", "uvicorn", "gateway.main:app", "--host", "127.0.0.1",
+                   "--port", str(gateway_port), "--workers", str(workers), "--no-access-log",
+                   "--log-level", "warning"]  # fmt: skip
     database = make_url(url).database or ""
     proc = await asyncio.create_subprocess_exec(*cmd, env=env)
-    base = f"http://127.0.0.1:{port}"
+    gateway = await asyncio.create_subprocess_exec(*gateway_cmd, env=env)
+    base, gateway_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}"
+    result: dict[str, object] = {"backend": backend, "workers": workers, "concurrency": concurrency}
     try:
+        await wait_healthy(base)
+        await wait_healthy(gateway_base)
+        # warm-up: connections, caches (these count as duplicates later)
+        await fire(base, "/webhooks/payos", direct_bodies[:50], 8)
+        await fire(gateway_base, "/api/v1/callbacks/payos", gateway_bodies[:50], 8)
+        direct = await measure(base, "/webhooks/payos", direct_bodies, concurrency, [proc.pid], database, backend)
         async with httpx.AsyncClient() as probe:
-            for _ in range(300):
-                try:
-                    if (await probe.get(f"{base}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        await fire(base, bodies[:50], token, 8)  # warm-up: connections, caches (these count as duplicates later)
-        service_cpu, db_cpu = tree_cpu_seconds(proc.pid), postgres_cpu_seconds(database)
-        client_cpu = time.process_time()
-        elapsed, latencies, statuses = await fire(base, bodies, token, concurrency)
-        async with httpx.AsyncClient() as probe:
-            batches = batch_sizes((await probe.get(f"{base}/metrics")).text)
-        service_cpu = tree_cpu_seconds(proc.pid) - service_cpu
-        db_cpu = postgres_cpu_seconds(database) - db_cpu if backend == "postgresql" else float("nan")
-        client_cpu = time.process_time() - client_cpu
+            result["mean_batch"] = batch_sizes((await probe.get(f"{base}/metrics")).text)
+        result["direct"] = direct
+        if not direct_only:
+            through = await measure(gateway_base, "/api/v1/callbacks/payos", gateway_bodies, concurrency,
+                                    [proc.pid, gateway.pid], database, backend)
+            result["gateway"] = through
+            result["gateway_over_direct"] = float(through["per_second"]) / float(direct["per_second"])  # type: ignore[arg-type]
     finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 20)
+        for p in (proc, gateway):
+            p.terminate()
+        for p in (proc, gateway):
+            await asyncio.wait_for(p.wait(), 20)
+        gateway_db.unlink(missing_ok=True)
+    expected = n if direct_only else 2 * n
     db = Database(url)
     async with db.sessionmaker() as session:
         paid = await session.scalar(select(func.count()).select_from(Payment).where(Payment.status == "paid"))
@@ -273,21 +323,8 @@ async def webhooks(
             )
         )
     await db.dispose()
-    assert paid == n and transitions == n and paid_once == n, (paid, transitions, paid_once)
-    return {
-        "backend": backend,
-        "requests": len(bodies),
-        "per_second": len(bodies) / elapsed,
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-        "service_cpu_ms_per_request": service_cpu / len(bodies) * 1000,
-        "postgres_cpu_ms_per_request": db_cpu / len(bodies) * 1000,
-        "client_cpu_ms_per_request": client_cpu / len(bodies) * 1000,
-        "mean_batch": batches,
-        "statuses": statuses,
-        "workers": workers,
-        "concurrency": concurrency,
-    }
+    assert paid == expected and transitions == expected and paid_once == expected, (paid, transitions, paid_once)
+    return result
 
 
 def qr_rates(seconds: float = 3.0) -> dict[str, float]:
@@ -312,6 +349,14 @@ def qr_rates(seconds: float = 3.0) -> dict[str, float]:
     }
 
 
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=4000)
@@ -320,6 +365,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default=None)
     parser.add_argument("--profile", help="run the service (one worker) under cProfile; stats to this file")
     parser.add_argument("--no-qr", action="store_true", help="skip the QR generation rates")
+    parser.add_argument("--direct-only", action="store_true", help="only the service directly (no gateway)")
     args = parser.parse_args()
     print(f"machine: {machine()}  date: {datetime.now(UTC):%Y-%m-%d}")
     print(f"load average: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
@@ -331,8 +377,9 @@ def main() -> None:
             workers = args.workers if backend == "postgresql" else 1  # SQLite: one writer process
             if args.profile:
                 workers = 1
-            result = asyncio.run(webhooks(backend, args.payments, args.concurrency, workers, args.profile))
-            print("webhooks:", {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()})
+            result = asyncio.run(webhooks(backend, args.payments, args.concurrency, workers, args.profile,
+                                          args.direct_only))
+            print("callbacks:", json.dumps(_rounded(result)))
             print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
             if args.profile:
                 pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)

@@ -164,7 +164,8 @@ class Quarter:
         payment = await as_payer("POST", f"{API}/payments/bills/{bill['id']}/payments", json={"provider": d.provider})
         order_ref, amount = order_from_payload(payment["qr_payload"])
         plan = Plan(provider=d.provider, order_ref=order_ref, amount=amount, duplicate=d.duplicates,
-                    reorder=d.reorder, lose=d.lose_callback)  # fmt: skip
+                    reorder=d.reorder, lose=d.lose_callback,
+                    paid_at=clock.FileClock(self.clock_file).now())  # fmt: skip
         self.paid.add(d.n)  # the wallet has taken the money
         for attempt in range(CALLBACK_ATTEMPTS):  # a provider retries its callback until it is acknowledged
             try:

@@ -66,6 +66,8 @@ class Plan:
     amount_delta: int = 0
     #: the callback is lost on the way (the provider took the money; only a status query will find it)
     lose: bool = False
+    #: when the wallet paid (business time); None: now
+    paid_at: datetime | None = None
 
 
 def order_from_payload(payload: str) -> tuple[str, int]:
@@ -102,13 +104,13 @@ def _corrupt(request: SignedRequest) -> SignedRequest:
 def build_requests(provider: WebhookProvider, plan: Plan) -> list[tuple[str, SignedRequest]]:
     """The webhook requests of a plan, in sending order, each with a label."""
     reported = plan.amount + plan.amount_delta
-    main = provider.simulate(plan.order_ref, reported, plan.txn_id, success=not plan.fail)
+    main = provider.simulate(plan.order_ref, reported, plan.txn_id, success=not plan.fail, paid_at=plan.paid_at)
     if plan.corrupt:
         main = _corrupt(main)
     label = "failed" if plan.fail else "paid"
     requests = [(label, main)] * max(1, plan.duplicate)
     if plan.reorder:
-        earlier = provider.simulate(plan.order_ref, reported, plan.txn_id + "0", success=False)
+        earlier = provider.simulate(plan.order_ref, reported, plan.txn_id + "0", success=False, paid_at=plan.paid_at)
         requests.append(("failed-late", earlier))
     return requests
 
@@ -230,7 +232,8 @@ class Books:
 
     def pay(self, plan: Plan) -> None:
         self.orders[(plan.provider, plan.order_ref)] = Order(
-            plan.provider, plan.order_ref, plan.amount + plan.amount_delta, plan.txn_id, not plan.fail, clock.now()
+            plan.provider, plan.order_ref, plan.amount + plan.amount_delta, plan.txn_id, not plan.fail,
+            plan.paid_at or clock.now(),
         )
 
     def order(self, provider: str, order_ref: str) -> Order | None:
