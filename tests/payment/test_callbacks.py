@@ -327,3 +327,26 @@ async def test_refunds_through_the_provider(databases: DatabaseFactory, broker: 
         assert ("momo", "refund-query") in env.books.calls
         events = [e for e in await env.outbox_events() if short(e.type) == "payment.refunded"]
         assert sorted((e.data or {})["refund_amount"] for e in events) == [40_000, 40_000, 60_000, 100_000]
+
+
+async def test_a_status_answer_that_contradicts_a_final_state_moves_nothing(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str
+) -> None:
+    """The callback paid the payment between the sweep's claim and its answer; the provider's (stale) answer says
+    "failed": the payment stays paid, the answer is recorded as ignored, no event."""
+    from payment.providers import Notification as Note
+
+    async with running(databases, broker, topic_prefix) as env:
+        bill = await env.bill_for(amount=25_000)
+        payment = await env.start(bill, "momo")
+        await env.send("momo", env.provider("momo").simulate(payment["order_ref"], 25_000, "2801"))
+        events = len(await env.outbox_events())
+        failed = Note(provider="momo", provider_txn_id="unpaid:" + payment["order_ref"], order_ref=payment["order_ref"],
+                      amount=25_000, status="failed", paid_at=None, raw={})
+        async with env.db.sessionmaker() as session, session.begin():
+            outcome = await service.settle_from_query(session, env.settings, payment["id"], "failed", failed, "1006")
+        assert outcome is service.Outcome.STALE
+        got = await env.payment(payment["id"])
+        assert (got["status"], got["status_answer"]) == ("paid", "failed")
+        assert len(await env.outbox_events()) == events
+        assert (await env.ledger(bill["id"]))[-1]["kind"] == "ignored"
