@@ -146,6 +146,7 @@ def recipes(world: World) -> dict[tuple[str, str], Call]:
     period = {"from": "2026-01-01", "to": "2026-12-31", "unit": WARD}
     C, D, R, P, S, A = "/api/v1/catalogue", "/api/v1/dossiers", "/api/v1/routing", "/api/v1/payments", \
         "/api/v1/stats", "/api/v1/auth"
+    K = "/api/v1/callbacks"  # the providers' callbacks: anyone, with a signature that does not match
     calls: dict[tuple[str, str], Call] = {
         ("GET", "/healthz"): Call(),
         ("POST", f"{A}/token"): Call(json={"username": "desk.ward", "password": PASSWORD}, ok={200}),
@@ -176,7 +177,8 @@ def recipes(world: World) -> dict[tuple[str, str], Call]:
         ("GET", f"{R}/journeys/{{dossier_id}}/forms/04"): Call(path=d, target=journey, ok={404}),  # not extended
         ("GET", f"{R}/journeys/{{dossier_id}}/forms/05"): Call(path=d, target=journey),
         ("GET", f"{R}/worklists/{{unit}}"): Call(path={"unit": WARD}, target=Target({WARD})),
-        ("GET", f"{P}/webhooks/vnpay"): Call(),
+        ("GET", f"{K}/vnpay"): Call(query={"vnp_TxnRef": "1", "vnp_SecureHash": "0" * 128}),  # 200, RspCode 97
+        ("GET", f"{K}/vnpay/return"): Call(query={"vnp_TxnRef": "1"}, ok={400}),  # the page: "not authentic"
         ("GET", f"{P}/bills"): Call(),
         ("GET", f"{P}/bills/{{bill_id}}"): Call(path={"bill_id": world.bill}, target=bill),
         ("GET", f"{P}/dossiers/{{dossier_id}}/bill"): Call(path=d, target=bill),
@@ -212,9 +214,9 @@ def recipes(world: World) -> dict[tuple[str, str], Call]:
         ("POST", f"{R}/journeys/{{dossier_id}}/return"): Call(path=d, json={}, target=holder),
         ("POST", f"{R}/journeys/{{dossier_id}}/refuse"): Call(path=d, json={"reasons": ["không đủ"]}, target=holder),
         # payments
-        ("POST", f"{P}/webhooks/payos"): Call(json={"code": "00", "data": {}, "signature": "0" * 64}),
-        ("POST", f"{P}/webhooks/momo"): Call(json={"orderId": "x", "signature": "0" * 64}),
-        ("POST", f"{P}/webhooks/zalopay"): Call(json={"data": "{}", "mac": "0" * 64, "type": 1}),
+        ("POST", f"{K}/payos"): Call(json={"code": "00", "data": {}, "signature": "0" * 64}),
+        ("POST", f"{K}/momo"): Call(json={"orderId": "x", "signature": "0" * 64}),
+        ("POST", f"{K}/zalopay"): Call(json={"data": "{}", "mac": "0" * 64, "type": 1}),
         ("POST", f"{P}/bills/{{bill_id}}/payments"): Call(path={"bill_id": world.bill}, json={"provider": "payos"},
                                                          target=bill),
         ("POST", f"{P}/payments/{{payment_id}}/refunds"): Call(path={"payment_id": world.payment},

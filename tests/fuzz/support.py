@@ -29,12 +29,17 @@ DESK_UNIT = "000.00.31.H57"
 class RunningSystem:
     system: System
     credentials: Credentials
-    #: Client name (anonymous, portal, citizen, wallet, desk, specialist, leader, admin) → its request headers.
+    #: Client name (anonymous, portal, citizen, desk, specialist, leader, admin) → its request headers.
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
         return self.system.gateway_url
+
+    @property
+    def providers(self) -> str:
+        """The payment providers' simulator (`make run`'s `providers`): their APIs, and POST /pay."""
+        return self.system.providers_url
 
     def service_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.system.ports[service]}"
@@ -46,8 +51,7 @@ class RunningSystem:
 def internal_headers(role: Role, unit: str | None = None, subject: str = "fuzz") -> dict[str, str]:
     """What the gateway would forward to a service for a caller of `role`."""
     secret = ServiceSettings().internal_token_secret.get_secret_value()
-    scopes = {"payments:webhooks"} if role == Role.WALLET else set()
-    return {HEADER: mint(Identity(subject=subject, role=role, unit=unit, scopes=scopes), secret, ttl=3600)}
+    return {HEADER: mint(Identity(subject=subject, role=role, unit=unit), secret, ttl=3600)}
 
 
 @contextmanager
@@ -57,15 +61,16 @@ def running_system(bootstrap: str, var: Path, postgres: str | None = None) -> It
     system = System(var=var, bootstrap=bootstrap, topic_prefix=prefix, postgres=postgres, db_prefix=prefix,
                     extra_env={"MOTCUA_CLOCK_FILE": ""})  # the real clock  # fmt: skip
     system.ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    system.providers_port = free_port()
     try:
         credentials = system.prepare()
         system.start()
+        system.start_service("providers")  # the Procfile's, as `make run` starts it
         running = RunningSystem(system, credentials)
         running.headers = {
             "anonymous": {},
             "portal": {"X-API-Key": credentials.portal_key},
             "citizen": {"X-API-Key": credentials.portal_key, "X-Citizen-Id": "046095000123"},
-            "wallet": {"X-API-Key": credentials.wallet_key},
         }
         with running.client() as client:
             for role, username in STAFF.items():
