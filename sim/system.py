@@ -93,6 +93,7 @@ class System:
         for name in (*SERVICES, "gateway"):
             env[f"{name.upper()}_DATABASE_URL"] = self.database_url(name)
             env[f"{name.upper()}_PORT"] = str(self.ports[name])
+        env["PROVIDERS_PORT"] = str(self.providers_port)
         for name in SERVICES:
             env[f"GATEWAY_{name.upper()}_URL"] = f"http://127.0.0.1:{self.ports[name]}"
         env.update(self.providers_env())

@@ -55,7 +55,8 @@ REFUSED = Counter(
 class Provider:
     name: str
     method: str
-    #: How the provider expects an error to be answered: (HTTP status or None for the natural one, body builder).
+    #: The HTTP status the provider's protocol wants on every answer (VNPay, ZaloPay: 200, the code in the body);
+    #: None: the status that says what happened (413, 429, …).
     retry_status: int | None
 
     def refusal(self, status: int, message: str) -> Response:
@@ -121,7 +122,7 @@ def resolve(settings: Settings, path: str, method: str) -> Target:
         ):
             raise Refusal(provider, 404, "bad-path-token", "No such callback route.")
         target = Target(provider, f"{UPSTREAM_PREFIX}{provider.name}", browser=False)
-    if method != provider.method and not (method == "HEAD" and provider.method == "GET"):
+    if method != provider.method:
         raise Refusal(provider, 405, "method", f"{provider.name} callbacks are sent with {provider.method}.")
     return target
 
