@@ -117,7 +117,7 @@ async def test_refusals_in_each_providers_own_format(
     databases: DatabaseFactory, broker: Broker, topic_prefix: str
 ) -> None:
     async with centre(databases, broker, topic_prefix, rate_limit_callback="5/minute",
-                      callback_max_body_bytes=2048) as (env, gw):
+                      callback_max_body_bytes=2048, metrics_token="callback-test-metrics") as (env, gw):
         bill = await env.bill_for(amount=20_000)
         payment = await env.start(bill, "zalopay")
         zalo, vnpay = env.provider("zalopay"), env.provider("vnpay")
@@ -163,7 +163,8 @@ async def test_refusals_in_each_providers_own_format(
             # A flood from one address: the rate limit answers in the provider's format.
             statuses = [(await send(http, to("vnpay"), vnp)).json()["RspCode"] for _ in range(6)]
             assert statuses[-1] == "99"
-            metrics = (await http.get(f"{gw.url}/metrics")).text
+            metrics = (await http.get(f"{gw.url}/metrics",
+                                      headers={"Authorization": "Bearer callback-test-metrics"})).text
             assert 'gateway_callbacks_refused_total{provider="vnpay",reason="rate-limited"}' in metrics
             assert 'gateway_callbacks_refused_total{provider="momo",reason="body-too-large"}' in metrics
             service_metrics = (await env.client.get("/metrics")).text
