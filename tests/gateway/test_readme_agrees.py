@@ -1,6 +1,6 @@
 """payment-svc/README.md's endpoint table says who may call each endpoint as the authorisation policy
-(services/policy.py, which the gateway and payment-svc enforce) grants it: staff roles and administrators. (The
-webhooks' row is left to the payment-callback work, which is moving them.)"""
+(services/policy.py, which the gateway and payment-svc enforce) grants it: staff roles and administrators; the callbacks (payment-svc's /webhooks/…, public at the gateway's
+/api/v1/callbacks/…) to anyone."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ def test_the_payment_readme_grants_what_the_policy_grants() -> None:
     for endpoints, who in rows:
         assert endpoints, who
         if all(path.startswith("/webhooks/") for _, path in endpoints):
+            for method, path in endpoints:
+                op = policy.get((method, _shape(path.replace("/webhooks/", "/api/v1/callbacks/", 1))))
+                assert op is not None, f"{method} {path}: no callback route in services/policy.py"
+                assert set(op.grants) == {Caller.ANYONE} and who.startswith("anyone"), (path, who, op.grants)
             continue
         for method, path in endpoints:
             op = policy.get((method, _shape(f"/api/v1/payments{path}")))
