@@ -78,9 +78,10 @@ async def list_bills(
 
 async def payment(session: AsyncSession, payment_id: str, *, lock: bool = False) -> Payment | None:
     """The payment; with `lock`, its row locked and read again after the lock (the session may hold a copy read
-    before it, from before a concurrent command committed)."""
+    before it, from before a concurrent command committed; its own changes are flushed first, not lost)."""
     stmt = select(Payment).where(Payment.id == payment_id)
     if lock:
+        await session.flush()
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 

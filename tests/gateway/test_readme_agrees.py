@@ -1,6 +1,6 @@
 """payment-svc/README.md's endpoint table says who may call each endpoint as the authorisation policy
-(services/policy.py, which the gateway and payment-svc enforce) grants it: staff roles and administrators; the callbacks (payment-svc's /webhooks/…, public at the gateway's
-/api/v1/callbacks/…) to anyone."""
+(services/policy.py, which the gateway and payment-svc enforce) grants it: staff roles and administrators; the
+callbacks (payment-svc's /webhooks/…, public at the gateway's /api/v1/callbacks/…) to anyone."""
 
 from __future__ import annotations
 
