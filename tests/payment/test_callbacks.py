@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from payment import service, settlement
+from payment.main import build_app
 from payment.models import LedgerEntry, Notification
 from payment.providers import SignedRequest
 from payment.simulator import Plan, callback_url, send
@@ -351,3 +352,31 @@ async def test_a_status_answer_that_contradicts_a_final_state_moves_nothing(
         assert (got["status"], got["status_answer"]) == ("paid", "failed")
         assert len(await env.outbox_events()) == events
         assert (await env.ledger(bill["id"]))[-1]["kind"] == "ignored"
+
+
+async def test_two_replicas_sweeping_at_once_ask_about_each_payment_once(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str
+) -> None:
+    """Two payment-svc replicas on one database sweep at the same moment: every silent payment is claimed by one of
+    them (FOR UPDATE SKIP LOCKED, then its next query moved on), asked about once and paid once."""
+    async with running(databases, broker, topic_prefix) as env:
+        orders = []
+        for _ in range(12):
+            bill = await env.bill_for(amount=9_000)
+            payment = await env.start(bill, "zalopay")
+            plan = Plan("zalopay", payment["order_ref"], 9_000, lose=True)
+            await wallet_pay(plan, "http://127.0.0.1:9", books=env.books)
+            orders.append(payment)
+        other = build_app(env.settings)  # a second replica: its own engine, pool and provider clients
+        async with other.router.lifespan_context(other):
+            later = service.now() + timedelta(minutes=16)
+            reports = await asyncio.gather(
+                settlement.sweep(env.db, env.settings, env.app.state.provider_clients, at=later),
+                settlement.sweep(other.state.db, env.settings, other.state.provider_clients, at=later),
+            )
+        assert sum(r.queried for r in reports) == 12
+        assert [c for c in env.books.calls if c[0] == "zalopay"] == [("zalopay", "query")] * 12
+        for payment in orders:
+            assert (await env.payment(payment["id"]))["status"] == "paid"
+        kinds = [short(e.type) for e in await env.outbox_events()]
+        assert kinds.count("payment.paid") == 12
