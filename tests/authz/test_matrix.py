@@ -299,7 +299,7 @@ def verdict(outcome: str, who: Who, status: int, row: policy.Operation, call: Ca
         return status in call.ok
     if row.method == "GET":
         return status == 200
-    scope = row.grants.get(who.kind or Caller.ANYONE)
+    scope = (row.grants.get(who.kind) if who.kind else None) or row.grants.get(Caller.ANYONE)
     if scope is On.SIGNED:  # payment-svc refuses the missing signature in the provider's own format
         return status not in (403, 405) and status < 500
     refused = {401, 403, 405} | ({404} if scope is On.OWN_CITIZEN else set())
