@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import httpx
 import structlog
@@ -25,6 +27,8 @@ from payment.provider_api import (
 from payment.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+A = TypeVar("A", QueryResult, RefundResult)
 
 CALLS = Counter(
     "payment_provider_api_calls_total",
@@ -80,35 +84,28 @@ class ProviderClients:
             raise NoAnswer(f"{provider} {operation}: HTTP {response.status_code}")
         return response.status_code, response.content
 
+    async def _ask(self, provider: str, operation: str, request: ApiRequest, read: Callable[[int, bytes], A]) -> A:
+        """Send `request`, read the answer with `read`; the answer (or why it is unusable) is counted."""
+        status, body = await self._call(provider, operation, request)
+        try:
+            result = read(status, body)
+        except ApiError:
+            CALLS.labels(provider, operation, "unreadable").inc()
+            raise
+        CALLS.labels(provider, operation, result.answer.value).inc()
+        return result
+
     async def query(self, provider: str, payment: PaymentRef, at: datetime) -> QueryResult:
         api = self.apis[provider]
-        status, body = await self._call(provider, "query", api.query_request(payment, at))
-        try:
-            result = api.query_result(payment, status, body)
-        except ApiError:
-            CALLS.labels(provider, "query", "unreadable").inc()
-            raise
-        CALLS.labels(provider, "query", result.answer.value).inc()
-        return result
+        return await self._ask(provider, "query", api.query_request(payment, at),
+                               lambda status, body: api.query_result(payment, status, body))
 
     async def refund(self, provider: str, payment: PaymentRef, refund: RefundRef, at: datetime) -> RefundResult:
         api = self.apis[provider]
-        status, body = await self._call(provider, "refund", api.refund_request(payment, refund, at))
-        try:
-            result = api.refund_result(refund, status, body)
-        except ApiError:
-            CALLS.labels(provider, "refund", "unreadable").inc()
-            raise
-        CALLS.labels(provider, "refund", result.answer.value).inc()
-        return result
+        return await self._ask(provider, "refund", api.refund_request(payment, refund, at),
+                               lambda status, body: api.refund_result(refund, status, body))
 
     async def refund_status(self, provider: str, payment: PaymentRef, refund: RefundRef, at: datetime) -> RefundResult:
         api = self.apis[provider]
-        status, body = await self._call(provider, "refund_query", api.refund_query_request(payment, refund, at))
-        try:
-            result = api.refund_query_result(refund, status, body)
-        except ApiError:
-            CALLS.labels(provider, "refund_query", "unreadable").inc()
-            raise
-        CALLS.labels(provider, "refund_query", result.answer.value).inc()
-        return result
+        return await self._ask(provider, "refund_query", api.refund_query_request(payment, refund, at),
+                               lambda status, body: api.refund_query_result(refund, status, body))
