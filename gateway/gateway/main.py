@@ -190,7 +190,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     )
     app.families = frozenset(settings.upstreams())
     # The providers' callbacks: no CORS (no browser posts them), their own size limits and refusals.
-    app.callbacks = RequestContextMiddleware(callbacks.CallbackEndpoint(settings))
+    app.callbacks = RequestContextMiddleware(SecurityHeadersMiddleware(callbacks.CallbackEndpoint(settings)))
 
     # The aggregated OpenAPI document replaces FastAPI's own; /readyz checks the database and the services (no Kafka
     # here); /metrics needs the metrics token.

@@ -150,6 +150,7 @@ async def test_refusals_in_each_providers_own_format(
             assert r.status_code == 413 and "message" in r.json()
             r = await http.get(f"{to('payos')}")  # payOS posts
             assert r.status_code == 405 and r.json()["success"] is False
+            assert r.headers["x-content-type-options"] == "nosniff"  # the gateway's own answers too
 
             # The real one pays; a replay of its transaction with another amount is refused and records nothing.
             r = await send(http, to("zalopay"), good)
