@@ -276,7 +276,8 @@ async def open_bill(session: AsyncSession, settings: Settings, received: Dossier
 
 
 async def cancel_bill(session: AsyncSession, settings: Settings, dossier_id: str, reason: str) -> Bill | None:
-    """Cancel the open bill of a refused or withdrawn dossier; its pending payments expire with it."""
+    """Cancel the open bill of a refused or withdrawn dossier. Its pending payments are left to the status query:
+    only the provider can say whether the citizen has paid already; no new payment can start."""
     existing = await repository.bill_of_dossier(session, dossier_id)
     if existing is None:
         return None
@@ -301,9 +302,8 @@ async def cancel_bill(session: AsyncSession, settings: Settings, dossier_id: str
             at=at,
         )
         return bill
-    for payment in payments:
-        if payment.status in OPEN_STATES:
-            await _expire(session, settings, bill, payment, at=at, actor="intake", reason="bill cancelled")
+    # A pending payment stays pending: the citizen may have paid already, its callback not arrived yet. The sweep
+    # asks its provider (settlement.py): paid → paid and flagged for refund (the bill is cancelled), else expired.
     await ledger.record(
         session,
         kind="bill_cancelled",

@@ -381,3 +381,26 @@ async def test_two_replicas_sweeping_at_once_ask_about_each_payment_once(
             assert (await env.payment(payment["id"]))["status"] == "paid"
         kinds = [short(e.type) for e in await env.outbox_events()]
         assert kinds.count("payment.paid") == 12
+
+
+async def test_a_payment_made_before_its_dossier_was_withdrawn_is_found_and_flagged_for_refund(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str
+) -> None:
+    """The citizen paid, the callback was lost, the dossier was withdrawn: cancelling the bill must not expire the
+    payment unasked (the money was taken). The status query finds it paid, and it is flagged for a refund."""
+    async with running(databases, broker, topic_prefix) as env:
+        bill = await env.bill_for(amount=30_000)
+        payment = await env.start(bill, "payos")
+        await wallet_pay(Plan("payos", payment["order_ref"], 30_000, lose=True), "http://127.0.0.1:9",
+                         books=env.books)
+        async with env.db.sessionmaker() as session, session.begin():
+            await service.cancel_bill(session, env.settings, bill["dossier_id"], "dossier withdrawn")
+        assert (await env.payment(payment["id"]))["status"] == "pending"
+        later = service.now() + timedelta(minutes=16)
+        report = await settlement.sweep(env.db, env.settings, env.app.state.provider_clients, at=later)
+        assert report.answers == {"paid": 1}
+        assert (await env.payment(payment["id"]))["status"] == "paid"
+        flags = [e["note"] for e in await env.ledger(bill["id"]) if e["kind"] == "flag"]
+        assert len(flags) == 1 and flags[0].startswith("paid_after_cancel")
+        kinds = [short(e.type) for e in await env.outbox_events()]
+        assert kinds.count("payment.paid") == 1 and "payment.expired" not in kinds
