@@ -171,7 +171,6 @@ class CallbackEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
         address = client[0] if client else ""
-        provider: Provider | None = None
         try:
             target = resolve(self.settings, scope["path"], scope["method"])
             provider = target.provider

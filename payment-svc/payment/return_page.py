@@ -12,12 +12,9 @@ from fastapi.responses import HTMLResponse
 
 from payment.providers import Notification
 
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-}
+#: nosniff, no-referrer and the printable pages' Content-Security-Policy come from the kernel's
+#: SecurityHeadersMiddleware (services/headers.py), as for every page of every service.
+HEADERS = {"Cache-Control": "no-store"}
 
 _PAGE = """<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
