@@ -97,7 +97,7 @@ async def test_completeness_supplement_refusal(
         r = await c.post("/dossiers", json=submission(documents=["TK"]), headers=desk)
         assert r.status_code == 422, r.text
         problem = r.json()
-        assert problem["code"] if "code" in problem else True
+        assert problem["type"].endswith("/missing-documents") and "GCS" in problem["detail"], problem
         assert [e["code"] for e in problem["errors"]] == ["GCS"]
         assert (await c.get("/dossiers", headers=desk)).json()["total"] == 0
 

@@ -134,7 +134,15 @@ async def test_full_inter_level_journey_ward_city_province_and_back(env: Env) ->
     await assert_log_matches(env, d.dossier_id)
 
     log = (await c.get(f"{base}/actions", headers=who(WARD))).json()
-    assert {"who", "unit"} <= {"who", "unit"}
+    # each action is logged with the unit that took it and who did: intake itself, or the officer
+    assert [(a["action"], a["unit"]) for a in log] == [
+        *[("received", WARD), ("step_started", WARD), ("assigned", WARD), ("step_completed", WARD)],
+        *[("hop_requested", WARD), ("hop_accepted", CITY_JUSTICE), ("step_completed", CITY_JUSTICE)],
+        *[("hop_requested", CITY_JUSTICE), ("hop_accepted", PROVINCE_JUSTICE), ("step_completed", PROVINCE_JUSTICE)],
+        *[("processed", PROVINCE_JUSTICE), ("hop_requested", PROVINCE_JUSTICE), ("hop_accepted", WARD)],
+        *[("result_at_desk", WARD), ("result_returned", None)],
+    ]
+    assert all(a["actor"] == ("intake" if a["role"] == "system" else f"officer@{a['unit']}") for a in log)
     assert all({"actor", "role", "unit", "at", "action", "note"} <= set(a) for a in log)
     form = await c.get(f"{base}/forms/05", headers=who(WARD))
     assert form.status_code == 200 and form.headers["content-type"].startswith("text/html")
