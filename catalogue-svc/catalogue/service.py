@@ -15,15 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalogue import models as m
 from catalogue import repository as repo
 from catalogue.schemas import DecisionIn, MergeIn, UnitIn
+from catalogue.settings import Settings
 from services import clock
-from services.bus.outbox import enqueue
+from services.bus.outbox import EventBuffer
 from services.calendar import CalendarRules, WorkingCalendar
 from services.contracts import catalogue as c
 from services.errors import Conflict, Invalid, NotFound
-from services.events import new_event
+from services.events import EventPayload
 from services.topics import CATALOGUE_CALENDAR, CATALOGUE_PROCEDURES, CATALOGUE_UNITS
-
-SOURCE = "/catalogue"
 
 
 def today_vn() -> date:
@@ -101,11 +100,13 @@ def in_force(versions: Sequence[c.ProcedureVersion], day: date) -> c.ProcedureVe
 async def _publish(session: AsyncSession, prefix: str, model: type[c.ProcedureSnapshot], code: str) -> None:
     proc, versions, units = await snapshot(session, code)
     payload = model(code=code, revision=proc.revision, versions=versions, units=units)
-    await enqueue(
-        session,
-        new_event(payload, source=SOURCE, subject=code),
-        topic=CATALOGUE_PROCEDURES.full_name(prefix),
-    )
+    await _write(session, CATALOGUE_PROCEDURES.full_name(prefix), payload, key=code)
+
+
+async def _write(session: AsyncSession, topic: str, payload: EventPayload, *, key: str) -> None:
+    events = EventBuffer(session, service=Settings.service_name, topic=topic)
+    events.add(payload, key=key)
+    await events.write()
 
 
 async def validate_content(session: AsyncSession, content: c.ProcedureContent, where: str) -> c.ProcedureContent:
@@ -262,11 +263,7 @@ def unit_state(u: m.Unit) -> c.UnitChanged:
 
 
 async def _publish_unit(session: AsyncSession, prefix: str, u: m.Unit) -> None:
-    await enqueue(
-        session,
-        new_event(unit_state(u), source=SOURCE, subject=u.agency_id),
-        topic=CATALOGUE_UNITS.full_name(prefix),
-    )
+    await _write(session, CATALOGUE_UNITS.full_name(prefix), unit_state(u), key=u.agency_id)
 
 
 async def create_unit(
@@ -405,9 +402,5 @@ async def set_calendar_year(session: AsyncSession, prefix: str, year: int, days:
         session, year, [m.CalendarDay(day=d.day, year=year, kind=d.kind, note=d.note) for d in days]
     )
     payload = c.CalendarYearChanged(year=year, revision=row.revision, days=sorted(days, key=lambda d: d.day))
-    await enqueue(
-        session,
-        new_event(payload, source=SOURCE, subject=str(year)),
-        topic=CATALOGUE_CALENDAR.full_name(prefix),
-    )
+    await _write(session, CATALOGUE_CALENDAR.full_name(prefix), payload, key=str(year))
     return row

@@ -1,7 +1,9 @@
 """Transactional outbox: events are rows written with the state change; a relay publishes them to Kafka.
 
-Writing: `enqueue(session, event, topic=..., key=...)` inside the command's transaction. Nothing reaches Kafka
-unless that transaction commits.
+Writing: a command appends its events to an `EventBuffer` and writes them with `await buffer.write()` (one
+multi-row INSERT) inside its transaction; a hot path with a prebuilt statement of its own puts
+`await buffer.take_rows()` into it. Nothing reaches Kafka unless that transaction commits, and a commit that would
+leave added events unwritten raises instead.
 
 Publishing: one `OutboxRelay` per service process runs in the background; a lease row makes sure only one of the
 service's replicas publishes at a time. It reads rows in id order, sends them with an idempotent producer (which
@@ -47,7 +49,7 @@ from sqlalchemy.orm import Session
 from services.bus.kafka import PLAINTEXT, KafkaSecurity, close_quietly, event_headers, new_producer
 from services.bus.tables import outbox, relay_lease
 from services.db import Database
-from services.events import CloudEvent
+from services.events import CloudEvent, EventPayload, new_event
 from services.observability import current_request_id
 
 log = structlog.get_logger(__name__)
@@ -84,9 +86,69 @@ def outbox_row(event_: CloudEvent, *, topic: str, key: str | None = None) -> dic
 #: Built once: statement construction costs more than executing it with new parameters.
 _INSERT_OUTBOX = insert(outbox)
 
+#: the buffers that hold events in the session's transaction (session.info), checked before it commits
+_BUFFERS = "motcua_event_buffers"
+
+
+class EventBuffer:
+    """The events of one command (or one transaction), written to the outbox in one statement.
+
+    `add` builds each CloudEvent (source `/<service>`, subject = key) and its outbox row; `write()` inserts what was
+    added since the last write, in that order. A commit of the session while added events are unwritten raises
+    RuntimeError (the state change would otherwise commit without its events); a rollback discards them."""
+
+    def __init__(self, session: AsyncSession, *, service: str, topic: str) -> None:
+        self.session = session
+        self.source = f"/{service}"
+        self.topic = topic
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, payload: EventPayload, *, key: str, topic: str | None = None) -> CloudEvent:
+        """Append the event of `payload` about aggregate `key` (its subject and Kafka key), to the buffer's topic
+        unless `topic` is given."""
+        event_ = new_event(payload, source=self.source, subject=key)
+        if not self._rows:
+            buffers: list[EventBuffer] = self.session.sync_session.info.setdefault(_BUFFERS, [])
+            if self not in buffers:
+                buffers.append(self)
+        self._rows.append(outbox_row(event_, topic=self.topic if topic is None else topic, key=key))
+        return event_
+
+    @property
+    def unwritten(self) -> bool:
+        return bool(self._rows)
+
+    async def write(self) -> None:
+        """Insert the events added since the last write in one statement and wake the relay at commit."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        await self.session.execute(_INSERT_OUTBOX, rows)  # executemany: SQLAlchemy sends one multi-row INSERT
+        await note_enqueued(self.session)
+
+    async def take_rows(self) -> list[dict[str, Any]]:
+        """Hand the unwritten rows (outbox column → value, in order) to a statement of the caller's, which must run
+        in this transaction; the buffer counts them as written and the relay is woken at commit."""
+        rows, self._rows = self._rows, []
+        if rows:
+            await note_enqueued(self.session)
+        return rows
+
+
+@event.listens_for(Session, "before_commit")
+def _nothing_left_unwritten(session: Session) -> None:
+    if any(buffer.unwritten for buffer in session.info.get(_BUFFERS, ())):
+        raise RuntimeError("events were added to an EventBuffer but not written before the commit")
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_buffers(session: Session) -> None:
+    session.info.pop(_BUFFERS, None)
+
 
 async def enqueue(session: AsyncSession, event_: CloudEvent, *, topic: str, key: str | None = None) -> None:
-    """Add `event_` to the outbox in the session's transaction. `key` defaults to the event's subject."""
+    """Add an event built elsewhere (a test's, a benchmark's) to the outbox in the session's transaction. `key`
+    defaults to the event's subject. A service writes through an `EventBuffer`."""
     await enqueue_many(session, [(event_, topic, key)])
 
 
@@ -124,6 +186,8 @@ def _wake_relays(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_rollback(session: Session) -> None:
     session.info.pop(_DIRTY, None)
+    for buffer in session.info.pop(_BUFFERS, ()):
+        buffer._rows.clear()
 
 
 class OutboxRelay:
