@@ -5,10 +5,14 @@ the demo staff of each unit on it."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+import urllib.parse
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from gateway.cli import DEMO_STAFF
@@ -26,6 +30,28 @@ def test_every_unit_named_on_a_demo_route_has_demo_staff() -> None:
     assert units, "the demo procedures name no unit on their routes"
     staffed = {unit for _, _, unit, _ in DEMO_STAFF}
     assert units <= staffed, f"no demo staff at {sorted(units - staffed)}"
+
+
+def _readme_period(today: str | None = None) -> dict[str, str]:
+    """Step 7's period as the README's shell lines compute it, on the given business date (default: today)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = [line for line in readme.splitlines() if line.startswith(("Q=", "PERIOD="))]
+    assert len(lines) == 2, lines
+    # `date` without -d answers for `today`: the commands' own arithmetic, on any day
+    fake = f'date() {{ if [ "$1" = -d ]; then command date "$@"; else command date -d {today} "$@"; fi; }}\n'
+    script = (fake if today else "") + "\n".join(lines) + '\necho "$PERIOD"'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    return dict(urllib.parse.parse_qsl(out.strip()))
+
+
+def test_the_walkthrough_reports_the_quarter_of_any_day() -> None:
+    day = date(2027, 1, 1)
+    while day.year == 2027:
+        first = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+        last = (first + timedelta(days=93)).replace(day=1) - timedelta(days=1)
+        expected = {"from": first.isoformat(), "to": last.isoformat(), "unit": "000.00.31.H57"}
+        assert _readme_period(day.isoformat()) == expected, day
+        day += timedelta(days=11)
 
 
 def _until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
@@ -123,8 +149,14 @@ def test_the_walkthrough_runs_as_written(broker: Broker, tmp_path: Path) -> None
         )).status_code == 200 and r.json())
         assert returned["status"] == "result_returned"
 
-        # 7. The leader reads the report: JSON, Excel.
-        period = {"from": "2026-11-01", "to": "2026-11-30", "unit": "000.00.31.H57"}
-        ok(c.get("/api/v1/stats/reports/quarterly", params=period, headers=leader))
+        # 7. The leader reads the report of this quarter, which counts the dossier: JSON, Excel.
+        period = _readme_period()
+        today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+        assert period["from"] <= today <= period["to"], period
+
+        def received_this_quarter() -> int:
+            return int(ok(c.get("/api/v1/stats/reports/quarterly", params=period, headers=leader))["received"]["total"])
+
+        _until("the dossier in this quarter's report", lambda: received_this_quarter() == 1)
         xlsx = c.get("/api/v1/stats/reports/report.xlsx", params=period, headers=leader)
         assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
