@@ -5,19 +5,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint bench simulate chaos migrate topics kafka-up kafka-down kafka-fetch lock clean help deploy-check
+.PHONY: run test lint bench simulate chaos migrate topics kafka-up kafka-down kafka-fetch lock clean help deploy-check \
+        system-run system-test
 
 help:
 	@echo "make run | test | lint | bench | simulate | chaos | migrate | kafka-up | kafka-down | lock | clean | deploy-check"
 
-$(BIN)/.installed: requirements.lock
+## Debian's packages (Python's venv, Java, Maven; Chromium for the tests), installed when missing: as root or with
+## sudo, else deploy/system-packages.sh says the one command that does.
+system-run:
+	@PYTHON=$(PYTHON) deploy/system-packages.sh run
+
+system-test:
+	@PYTHON=$(PYTHON) deploy/system-packages.sh test
+
+$(BIN)/.installed: requirements.lock | system-run
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	touch $@
 
 venv: $(BIN)/.installed
 
-kafka-fetch:
+kafka-fetch: system-run
 	deploy/kafka/kafka.sh fetch
 
 ## Whole system on this machine: Kafka (KRaft) on 9092, SQLite files in var/, services on 8101-8105, gateway on 8000.
@@ -25,7 +34,7 @@ run: $(BIN)/.installed
 	deploy/run.sh
 
 ## The whole suite. Starts its own broker on 39092/39093; also runs on PostgreSQL when TEST_DATABASE_URL is set.
-test: $(BIN)/.installed kafka-fetch
+test: system-test $(BIN)/.installed kafka-fetch
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
