@@ -4,12 +4,16 @@ refused, identifiers are validated (`intake.applicants`)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator
 
 from intake import applicants
+from intake.domain.dossier import CLOSED as CLOSED  # the dossier's statuses are the domain's, named here too
+from intake.domain.dossier import NATIONAL_STATUS as NATIONAL_STATUS
+from intake.domain.dossier import TRANSITIONS as TRANSITIONS
+from intake.domain.dossier import Status as Status
+from intake.domain.dossier import can_move as can_move
 from services.calendar import VN_TZ
 from services.contracts.intake import Channel
 
@@ -31,46 +35,6 @@ VnDateTime = Annotated[datetime, PlainSerializer(_vn, return_type=str)]
 Line = Annotated[str, AfterValidator(_line)]
 Para = Annotated[str, AfterValidator(_para)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z.\-_/]+$")]
-
-
-class Status(StrEnum):
-    SUPPLEMENT_REQUESTED = "supplement_requested"
-    RECEIVED = "received"
-    PROCESSING = "processing"
-    PROCESSED = "processed"
-    REFUSED = "refused"
-    WITHDRAWN = "withdrawn"
-    RESULT_RETURNED = "result_returned"
-
-
-CLOSED = frozenset({Status.REFUSED, Status.WITHDRAWN, Status.RESULT_RETURNED})
-
-#: Where a dossier's status may go next (besides staying); the closed ones go nowhere. A routing event that would
-#: move it elsewhere (a late or crossed one) is recorded in the history without moving the status.
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.SUPPLEMENT_REQUESTED: frozenset({Status.RECEIVED, Status.PROCESSING, Status.REFUSED, Status.WITHDRAWN}),
-    Status.RECEIVED: frozenset({Status.PROCESSING, Status.SUPPLEMENT_REQUESTED, Status.REFUSED, Status.WITHDRAWN}),
-    Status.PROCESSING: frozenset({Status.SUPPLEMENT_REQUESTED, Status.PROCESSED, Status.WITHDRAWN}),
-    Status.PROCESSED: frozenset({Status.RESULT_RETURNED, Status.WITHDRAWN}),
-    Status.REFUSED: frozenset(),
-    Status.WITHDRAWN: frozenset(),
-    Status.RESULT_RETURNED: frozenset(),
-}
-
-
-def can_move(current: str, new: Status) -> bool:
-    return new == current or new in TRANSITIONS[Status(current)]
-
-#: The national portal's dossier status codes.
-NATIONAL_STATUS = {
-    Status.RECEIVED: 2,
-    Status.REFUSED: 3,
-    Status.PROCESSING: 4,
-    Status.SUPPLEMENT_REQUESTED: 5,
-    Status.WITHDRAWN: 8,
-    Status.PROCESSED: 9,
-    Status.RESULT_RETURNED: 10,
-}
 
 
 class _In(BaseModel):
