@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ from fastapi import FastAPI
 from gateway.auth import create_staff
 
 from services.calendar import VN_TZ
+from services.db import Database
 from services.identity import Role
 from services.topics import DOMAIN_TOPICS, ensure_topics
 from tests.conftest import Broker, DatabaseFactory
 from tests.gateway.support import PASSWORD, Running, run_gateway
 from tests.harness import migrate
+from tests.support import wait_for
 
 PROVINCE = "000.00.00.H57"
 CITY = "000.00.31.H57"
@@ -176,21 +179,19 @@ async def _seed(system: System, prefix: str) -> None:
 
 
 async def _wait_for_replicas(system: System, timeout: float = 60) -> None:
+    for family in ("dossiers", "routing"):
+        fed = partial(_replica_fed, system.apps[family].state.db)
+        await wait_for(fed, timeout, what=f"the catalogue replica of {family} was not fed")
+
+
+async def _replica_fed(db: Database) -> bool:
     from services import catalogue_replica
 
-    deadline = asyncio.get_running_loop().time() + timeout
-    today = datetime.now(VN_TZ).date()
-    for family in ("dossiers", "routing"):
-        db = system.apps[family].state.db
-        while True:
-            async with db.sessionmaker() as session:
-                version = await catalogue_replica.version_in_force(session, PROCEDURE, today)
-                ward = await catalogue_replica.unit(session, WARD)
-                other = await catalogue_replica.unit(session, OTHER_PROVINCE)
-            if version is not None and ward is not None and other is not None:
-                break
-            assert asyncio.get_running_loop().time() < deadline, f"the catalogue replica of {family} was not fed"
-            await asyncio.sleep(0.1)
+    async with db.sessionmaker() as session:
+        version = await catalogue_replica.version_in_force(session, PROCEDURE, datetime.now(VN_TZ).date())
+        ward = await catalogue_replica.unit(session, WARD)
+        other = await catalogue_replica.unit(session, OTHER_PROVINCE)
+    return version is not None and ward is not None and other is not None
 
 
 async def _login(system: System, username: str) -> dict[str, str]:

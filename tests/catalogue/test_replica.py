@@ -28,7 +28,7 @@ from tests.catalogue.support import (
     today,
 )
 from tests.conftest import Broker, DatabaseFactory
-from tests.kernel.support import wait_for
+from tests.support import wait_for
 
 pytestmark = pytest.mark.kafka
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -11,22 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from intake.main import build_app
 from intake.service import Context
 from intake.settings import Settings
-from sqlalchemy import func, select
 
-from services import catalogue_replica
-from services.bus.outbox import OutboxRelay, enqueue
-from services.bus.tables import outbox
 from services.calendar import VN_TZ
 from services.contracts.catalogue import (
     CalendarDay,
     CalendarYearChanged,
     Component,
-    Decision,
-    DecisionKind,
     FeeItem,
     OnlineLevel,
     ProcedureAbolished,
@@ -34,16 +25,14 @@ from services.contracts.catalogue import (
     ProcedurePublished,
     ProcedureVersion,
     ProcessingUnit,
-    UnitChanged,
-    UnitKind,
     UnitOffering,
     VersionStatus,
 )
-from services.db import Database, create_base
-from services.events import CloudEvent, EventPayload, new_event, registry
+from services.events import CloudEvent, EventPayload
 from services.identity import Citizen, Identity, Role, mint
-from services.topics import CATALOGUE_CALENDAR, CATALOGUE_PROCEDURES, CATALOGUE_UNITS, DOMAIN_TOPICS, ensure_topics
+from services.topics import CATALOGUE_CALENDAR, CATALOGUE_PROCEDURES, CATALOGUE_UNITS
 from tests.harness import migrate, serve
+from tests.support import factories, feed_catalogue, publish, read_topic, wait_for
 
 WARD = "000.00.31.H57"  # the ward desk of the tests
 WARD2 = "000.00.32.H57"  # another ward
@@ -59,13 +48,6 @@ P_ABOLISHED = "1.000999"
 CITIZEN_ID = "046090001234"  # born in Thừa Thiên Huế (046), male, 1990
 PHONE = "0905123456"
 
-_FEED_BASE = create_base()
-
-
-def _decision(kind: DecisionKind = DecisionKind.NEW, eff: date = date(2020, 1, 1)) -> Decision:
-    return Decision(kind=kind, number=f"{eff.year}/QĐ-UBND", signed_on=eff, effective_from=eff)
-
-
 def _version(
     code: str,
     name: str,
@@ -77,13 +59,12 @@ def _version(
     status: VersionStatus = VersionStatus.ACTIVE,
     effective_to: date | None = None,
 ) -> ProcedureVersion:
-    return ProcedureVersion(
-        code=code,
-        version=version,
+    return factories.version(
+        code,
+        number=version,
         effective_from=eff,
         effective_to=effective_to,
         status=status,
-        decision=_decision(DecisionKind.ABOLISHED if status is VersionStatus.ABOLISHED else DecisionKind.NEW, eff),
         content=ProcedureContent(
             name=name,
             field_code="G03-HT01",
@@ -160,21 +141,9 @@ def catalogue_events() -> list[tuple[str, str, EventPayload]]:
         ),
     ]
     units = [
-        UnitChanged(
-            agency_id=a,
-            revision=1,
-            name=n,
-            kind=UnitKind.ADMINISTRATIVE,
-            level=lvl,
-            level_rank=r,
-            parent_id=p,
-            valid_from=date(2020, 1, 1),
-        )
-        for a, n, lvl, r, p in [
-            (CITY, "Ủy ban nhân dân thành phố Huế", "district", 2, None),
-            (WARD, "Ủy ban nhân dân phường Phú Hội", "commune", 3, CITY),
-            (WARD2, "Ủy ban nhân dân phường Vĩnh Ninh", "commune", 3, CITY),
-        ]
+        factories.unit(CITY, "Ủy ban nhân dân thành phố Huế", "district", 2, None),
+        factories.unit(WARD, "Ủy ban nhân dân phường Phú Hội", "commune", 3, CITY),
+        factories.unit(WARD2, "Ủy ban nhân dân phường Vĩnh Ninh", "commune", 3, CITY),
     ]
     cal = CalendarYearChanged(
         year=2026,
@@ -188,54 +157,6 @@ def catalogue_events() -> list[tuple[str, str, EventPayload]]:
     out += [(CATALOGUE_UNITS.name, u.agency_id, u) for u in units]
     out.append((CATALOGUE_CALENDAR.name, "2026", cal))
     return out
-
-
-async def publish_catalogue(bootstrap: str, prefix: str, tmp: Path) -> None:
-    """What catalogue-svc does: write the events to an outbox and let a relay publish them; then it is gone."""
-    await publish(bootstrap, prefix, tmp, catalogue_events(), source="/catalogue")
-
-
-async def publish(
-    bootstrap: str, prefix: str, tmp: Path, events: Iterable[tuple[str, str, EventPayload]], *, source: str
-) -> None:
-    """Publish events the way their owning service does (outbox in its own scratch database + relay)."""
-    await ensure_topics(bootstrap, prefix, DOMAIN_TOPICS)
-    db = Database(f"sqlite+aiosqlite:///{tmp / f'feed-{uuid.uuid4().hex[:6]}.db'}", service="feed")
-    await db.create_all(_FEED_BASE.metadata)
-    async with db.sessionmaker() as session, session.begin():
-        for topic, key, payload in events:
-            await enqueue(session, new_event(payload, source=source, subject=key), topic=f"{prefix}.{topic}")
-    relay = OutboxRelay(db, service=f"feed-{uuid.uuid4().hex[:6]}", bootstrap_servers=bootstrap, poll_interval=0.05)
-    task = asyncio.create_task(relay.run())
-    try:
-        for _ in range(600):
-            async with db.sessionmaker() as session:
-                if not await session.scalar(select(func.count()).select_from(outbox)):
-                    return
-            await asyncio.sleep(0.05)
-        raise AssertionError("the catalogue feed was not published")
-    finally:
-        await relay.stop()
-        await task
-        await db.dispose()
-
-
-async def wait_for_replica(url: str, timeout: float = 60) -> None:
-    expected = sum(1 for t, _, _ in catalogue_events() if t == CATALOGUE_PROCEDURES.name)
-    db = Database(url)
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            async with db.sessionmaker() as session:
-                procs = await session.scalar(select(func.count()).select_from(catalogue_replica.procedures))
-                cal = await session.scalar(select(func.count()).select_from(catalogue_replica.calendar_years))
-                units = await session.scalar(select(func.count()).select_from(catalogue_replica.units))
-            if procs == expected and cal == 1 and units == 3:
-                return
-            assert asyncio.get_running_loop().time() < deadline, "the replica did not fill"
-            await asyncio.sleep(0.1)
-    finally:
-        await db.dispose()
 
 
 class Clock:
@@ -294,8 +215,7 @@ async def intake_env(
     app = build_app(settings, clock=clock)
     async with serve(app) as client:
         if feed:
-            await publish_catalogue(broker.bootstrap, topic_prefix, tmp)
-            await wait_for_replica(url)
+            await feed_catalogue(broker.bootstrap, topic_prefix, url, catalogue_events())
         yield Env(client, settings, clock, url, app.state.intake)
 
 
@@ -328,32 +248,12 @@ def submission(
 
 
 async def read_events(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list[tuple[bytes, CloudEvent]]:
-    """At least `expected` events of the topic (from the start), decoded and typed."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        group_id=None,
-    )
-    await consumer.start()
-    out: list[tuple[bytes, CloudEvent]] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(out) < expected and asyncio.get_running_loop().time() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for r in records:
-                    envelope, _ = registry.decode(r.value or b"")
-                    out.append((r.value or b"", envelope))
-    finally:
-        await consumer.stop()
-    return out
+    """At least `expected` events of the topic (from the start): each as its bytes and its envelope."""
+    return [(r.value, r.decode()[0]) for r in await read_topic(bootstrap, topic, expect=expected, timeout=timeout)]
 
 
 async def routing_events(
-    env: Env, tmp: Path, dossier: dict[str, Any], *events: EventPayload, steps: int | None = None
+    env: Env, dossier: dict[str, Any], *events: EventPayload, steps: int | None = None
 ) -> None:
     """Publish routing's events of a dossier as routing-svc does, and wait until intake has applied them (seen as
     `steps` new history steps, by default one per event)."""
@@ -363,18 +263,19 @@ async def routing_events(
         track = await env.client.get(f"/tracking/{dossier['code']}", params={"phone": PHONE}, headers=env.desk())
         return list(track.json()["steps"])
 
-    before = len(await history())
+    seen = await history()
+    wanted = len(seen) + (len(events) if steps is None else steps)
     batch = [(ROUTING_JOURNEYS.name, dossier["id"], e) for e in events]
-    await publish(env.settings.kafka_bootstrap_servers, env.settings.topic_prefix, tmp, batch, source="/routing")
-    for _ in range(300):
-        seen = await history()
-        if len(seen) >= before + (len(events) if steps is None else steps):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"intake did not apply routing's events: {seen}")
+    await publish(env.settings.kafka_bootstrap_servers, env.settings.topic_prefix, batch, source="/routing")
+
+    async def applied() -> bool:
+        seen[:] = await history()
+        return len(seen) >= wanted
+
+    await wait_for(applied, what=lambda: f"intake did not apply routing's events: {seen}")
 
 
-async def result_at_desk(env: Env, tmp: Path, dossier: dict[str, Any], unit: str = WARD) -> None:
+async def result_at_desk(env: Env, dossier: dict[str, Any], unit: str = WARD) -> None:
     """Routing brings the result of the dossier (processed at `unit`) back to its receiving desk."""
     from services.contracts import routing as r
 
@@ -382,7 +283,6 @@ async def result_at_desk(env: Env, tmp: Path, dossier: dict[str, Any], unit: str
     due = datetime.fromisoformat(dossier["appointment_at"])
     await routing_events(
         env,
-        tmp,
         dossier,
         journey_started(dossier, env.clock()),
         r.JourneyProcessed(

@@ -13,7 +13,8 @@ from intake.settings import Settings
 from services.identity import Identity, Role, mint
 from tests.conftest import Broker, DatabaseFactory
 from tests.harness import serve
-from tests.intake.support import P_ABOLISHED, P_WORKING, WARD, WARD2, intake_env, submission
+from tests.intake.support import P_ABOLISHED, P_WORKING, WARD, WARD2, catalogue_events, intake_env, submission
+from tests.support import feed_catalogue
 
 
 def applicant(**changes: Any) -> dict[str, Any]:
@@ -116,10 +117,7 @@ async def test_intake_without_a_replica_refuses_and_then_serves_from_it(
     async with intake_env(databases, broker, topic_prefix, tmp_path, feed=False) as env:
         r = await env.client.post("/dossiers", json=submission(), headers=env.desk())
         assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "procedure_code"]
-        from tests.intake.support import publish_catalogue, wait_for_replica
-
-        await publish_catalogue(broker.bootstrap, topic_prefix, tmp_path)
-        await wait_for_replica(env.url)
+        await feed_catalogue(broker.bootstrap, topic_prefix, env.url, catalogue_events())
         r = await env.client.post("/dossiers", json=submission(), headers=env.desk())
         assert r.status_code == 201 and r.json()["code"].endswith("-0001")
         url = env.url

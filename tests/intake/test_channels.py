@@ -63,7 +63,7 @@ async def test_three_channels_receipts_and_events(
 
         # result returned (once routing brought it back to the desk) closes the dossier; withdrawal of a closed
         # dossier is a conflict
-        await result_at_desk(env, tmp_path, postal)
+        await result_at_desk(env, postal)
         r = await c.post(f"/dossiers/{postal['id']}/return-result", json={"channel": "postal"}, headers=env.desk())
         assert r.status_code == 200 and r.json()["status"] == "result_returned"
         r = await c.post(f"/dossiers/{postal['id']}/withdraw", json={"reason": "thôi"}, headers=env.desk())

@@ -11,7 +11,8 @@ from services.contracts import payment as pay
 from services.contracts import routing as r
 from services.topics import PAYMENT_PAYMENTS, ROUTING_JOURNEYS
 from tests.conftest import Broker, DatabaseFactory
-from tests.intake.support import PHONE, WARD, intake_env, publish, submission
+from tests.intake.support import PHONE, WARD, intake_env, submission
+from tests.support import publish
 
 
 async def test_routing_and_payment_events_update_the_dossier(
@@ -87,7 +88,7 @@ async def test_routing_and_payment_events_update_the_dossier(
                 ),
             ),
         ]
-        await publish(broker.bootstrap, env.settings.topic_prefix, tmp_path, events, source="/routing")
+        await publish(broker.bootstrap, env.settings.topic_prefix, events, source="/routing")
 
         track = None
         for _ in range(300):
@@ -127,7 +128,7 @@ async def test_routing_supplement_request_is_completed_at_intake(
             missing=["GCS"],
             reason="Giấy chứng sinh bị mờ",
         )
-        await publish(broker.bootstrap, topic_prefix, tmp_path, [(ROUTING_JOURNEYS.name, d["id"], ask)], source="/r")
+        await publish(broker.bootstrap, topic_prefix, [(ROUTING_JOURNEYS.name, d["id"], ask)], source="/r")
         for _ in range(300):
             got = (await c.get(f"/dossiers/{d['id']}", headers=desk)).json()
             if got["status"] == "supplement_requested":
@@ -162,7 +163,7 @@ async def test_supplement_handed_in_at_the_agency_moves_the_appointment(
             ),
         ]
         batch = [(ROUTING_JOURNEYS.name, d["id"], e) for e in events]
-        await publish(broker.bootstrap, env.settings.topic_prefix, tmp_path, batch, source="/r")
+        await publish(broker.bootstrap, env.settings.topic_prefix, batch, source="/r")
         for _ in range(300):
             track = (await c.get(f"/tracking/{d['code']}", params={"phone": PHONE}, headers=desk)).json()
             if any(s["action"] == "resumed" for s in track["steps"]):

@@ -9,7 +9,8 @@ from pathlib import Path
 from services.contracts.catalogue import OnlineLevel, ProcedureAbolished, ProcessingUnit, UnitOffering, VersionStatus
 from services.topics import CATALOGUE_PROCEDURES
 from tests.conftest import Broker, DatabaseFactory
-from tests.intake.support import P_WORKING, WARD, _version, intake_env, publish, submission
+from tests.intake.support import P_WORKING, WARD, _version, intake_env, submission
+from tests.support import publish
 
 
 async def test_an_abolition_applied_by_the_replica_reaches_the_next_submission(
@@ -39,7 +40,7 @@ async def test_an_abolition_applied_by_the_replica_reaches_the_next_submission(
             units=[UnitOffering(agency_id=WARD, online_level=OnlineLevel.FULL, postal=True)],
         )
         await publish(
-            broker.bootstrap, topic_prefix, tmp_path, [(CATALOGUE_PROCEDURES.name, P_WORKING, abolished)], source="/c"
+            broker.bootstrap, topic_prefix, [(CATALOGUE_PROCEDURES.name, P_WORKING, abolished)], source="/c"
         )
         # The consumer applies the event some time after it is published: ask until the answer changes.
         for _ in range(300):

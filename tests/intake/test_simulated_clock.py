@@ -13,7 +13,8 @@ from services import clock
 from services.calendar import VN_TZ
 from tests.conftest import Broker, DatabaseFactory
 from tests.harness import migrate, serve
-from tests.intake.support import WARD, Env, publish_catalogue, submission, wait_for_replica
+from tests.intake.support import WARD, Env, catalogue_events, submission
+from tests.support import feed_catalogue
 
 
 async def test_intake_receives_on_the_simulated_day(
@@ -33,8 +34,7 @@ async def test_intake_receives_on_the_simulated_day(
     )
     app = build_app(settings)
     async with serve(app) as client:  # the production clock, not a test double
-        await publish_catalogue(broker.bootstrap, topic_prefix, tmp_path)
-        await wait_for_replica(url)
+        await feed_catalogue(broker.bootstrap, topic_prefix, url, catalogue_events())
         env = Env(client, settings, None, url, app.state.intake)  # type: ignore[arg-type]
 
         r = await client.post("/dossiers", json=submission(), headers=env.desk())

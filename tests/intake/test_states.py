@@ -48,7 +48,7 @@ async def test_a_result_is_returned_only_once_it_is_at_the_desk(
             **ref(env, d), status=r.NationalStatus.PROCESSING, hop_id=1, kind=r.HopKind.FORWARD,
             from_unit=d["receiving_unit"], to_unit=CITY, step_seq=2, actor="cb", actor_unit=d["receiving_unit"],
         )  # fmt: skip
-        await routing_events(env, tmp_path, d, journey_started(d, env.clock()), hop)
+        await routing_events(env, d, journey_started(d, env.clock()), hop)
         body = conflict(await c.post(ret, json={"channel": "in_person"}, headers=desk), "result-not-at-desk")
         assert body["dossier_status"] == "processing"
 
@@ -57,7 +57,7 @@ async def test_a_result_is_returned_only_once_it_is_at_the_desk(
             **ref(env, d), status=r.NationalStatus.PROCESSED, unit=CITY, outcome=r.Outcome.APPROVED, result="GCN",
             due_at=d["appointment_at"], late=False,
         )  # fmt: skip
-        await routing_events(env, tmp_path, d, processed)
+        await routing_events(env, d, processed)
         body = conflict(await c.post(ret, json={"channel": "in_person"}, headers=desk), "result-not-at-desk")
         assert body["dossier_status"] == "processed"
         got = (await c.get(f"/dossiers/{d['id']}", headers=desk)).json()
@@ -67,13 +67,13 @@ async def test_a_result_is_returned_only_once_it_is_at_the_desk(
             **ref(env, d), status=r.NationalStatus.PROCESSED, receiving_unit=d["receiving_unit"],
             outcome=r.Outcome.APPROVED,
         )  # fmt: skip
-        await routing_events(env, tmp_path, d, back)
+        await routing_events(env, d, back)
         r2 = await c.post(ret, json={"channel": "in_person"}, headers=desk)
         assert r2.status_code == 200 and r2.json()["status"] == "result_returned", r2.text
 
         # decided by the receiving unit itself: the result is at the desk without a hop back
         own = (await c.post("/dossiers", json=submission(), headers=desk)).json()
-        await result_at_desk(env, tmp_path, own)
+        await result_at_desk(env, own)
         r3 = await c.post(f"/dossiers/{own['id']}/return-result", json={"channel": "in_person"}, headers=desk)
         assert r3.status_code == 200, r3.text
 
@@ -88,7 +88,7 @@ async def test_routing_events_never_move_a_dossier_backwards(
         d = (await c.post("/dossiers", json=submission(), headers=desk)).json()
         ask = {"missing": ["GCS"], "reason": "Giấy chứng sinh bị mờ"}
         assert (await c.post(f"/dossiers/{d['id']}/supplement-request", json=ask, headers=desk)).status_code == 200
-        await routing_events(env, tmp_path, d, journey_started(d, env.clock()))
+        await routing_events(env, d, journey_started(d, env.clock()))
         got = (await c.get(f"/dossiers/{d['id']}", headers=desk)).json()
         assert got["status"] == "supplement_requested" and got["national_status"] == 5
         done = await c.post(
@@ -98,7 +98,7 @@ async def test_routing_events_never_move_a_dossier_backwards(
 
         # a withdrawn dossier stays withdrawn whatever routing says afterwards, and takes no command
         w = (await c.post("/dossiers", json=submission(), headers=desk)).json()
-        await routing_events(env, tmp_path, w, journey_started(w, env.clock()))
+        await routing_events(env, w, journey_started(w, env.clock()))
         assert (await c.post(f"/dossiers/{w['id']}/withdraw", json={"reason": "rút"}, headers=desk)).status_code == 200
         late = [
             r.JourneyResumed(
@@ -114,7 +114,7 @@ async def test_routing_events_never_move_a_dossier_backwards(
                 outcome=r.Outcome.APPROVED, result="x", due_at=w["appointment_at"], late=False,
             ),
         ]  # fmt: skip
-        await routing_events(env, tmp_path, w, *late, steps=2)  # no history step for the request: it is void
+        await routing_events(env, w, *late, steps=2)  # no history step for the request: it is void
         got = (await c.get(f"/dossiers/{w['id']}", headers=desk)).json()
         assert (got["status"], got["national_status"], got["missing"]) == ("withdrawn", 8, [])
         for path, body in [
@@ -134,7 +134,7 @@ async def test_concurrent_commands_on_one_dossier_serialise(
         c, desk = env.client, env.desk()
         for _ in range(3):
             d = (await c.post("/dossiers", json=submission(), headers=desk)).json()
-            await result_at_desk(env, tmp_path, d)
+            await result_at_desk(env, d)
             returned, withdrawn = await asyncio.gather(
                 c.post(f"/dossiers/{d['id']}/return-result", json={"channel": "in_person"}, headers=desk),
                 c.post(f"/dossiers/{d['id']}/withdraw", json={"reason": "rút"}, headers=desk),

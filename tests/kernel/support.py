@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import Column, Integer, String, func, insert, select
@@ -13,6 +12,7 @@ from services.bus.outbox import enqueue
 from services.db import Database, create_base
 from services.events import CloudEvent, EventPayload, event_type, new_event
 from services.topics import TopicSpec, dead_letter_topic, ensure_topics
+from tests.support import wait_for as wait_for  # the kernel tests call support.wait_for
 
 
 @event_type("kerneltest.counter.incremented", version=1)
@@ -79,16 +79,6 @@ async def effects(db: Database) -> list[tuple[str, str, int]]:
 async def count_effects(db: Database) -> int:
     async with db.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(Effect.__table__)) or 0)
-
-
-async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        if await predicate():
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
 
 
 def make_consumer(db: Database, bootstrap: str, prefix: str, **kw: Any) -> EventConsumer:

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 from payment import service
 from payment.main import build_app
@@ -26,15 +25,15 @@ from payment.webhooks import build_providers
 from sqlalchemy import func, select
 
 from services import policy
-from services.bus.kafka import event_headers
 from services.bus.tables import outbox
-from services.contracts.intake import Channel, DossierReceived, DossierRefused, FeeItem
+from services.contracts.intake import Channel, DossierReceived, DossierRefused
 from services.db import Database
-from services.events import CloudEvent, new_event, registry
+from services.events import CloudEvent
 from services.identity import HEADER, Citizen, Identity, Role, mint
 from services.topics import INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ensure_topics
 from tests.conftest import Broker, DatabaseFactory
 from tests.harness import migrate, serve
+from tests.support import Record, factories, publish, read_topic
 
 UNIT = "000.00.31.H57"
 OTHER_UNIT = "000.00.32.H57"
@@ -204,18 +203,16 @@ def dossier_received(
     dossier_id: str, amounts: list[int], *, unit: str = UNIT, code: str | None = None, applicant: str = CITIZEN
 ) -> DossierReceived:
     at = datetime.now(UTC)
-    return DossierReceived(
-        dossier_id=dossier_id,
+    return factories.dossier_received(
+        dossier_id,
         code=code or f"{unit}-{at:%y%m%d}-{uuid.uuid4().int % 10000:04d}",
         procedure_code="1.001234",
-        procedure_version=1,
         field_code="G09-TP01",
-        receiving_unit=unit,
+        unit=unit,
         channel=Channel.ONLINE,
-        applicant_kind="citizen",
         received_at=at,
         appointment_at=at + timedelta(days=3),
-        fees=[FeeItem(code=f"LP{i}", name="Lệ phí hộ tịch", amount=a) for i, a in enumerate(amounts)],
+        fees=amounts,
         owner_ref=policy.owner_ref(Settings().owner_ref_secret.get_secret_value(), applicant),
     )
 
@@ -228,56 +225,18 @@ def dossier_refused(dossier_id: str, code: str, unit: str = UNIT) -> DossierRefu
 
 async def produce_intake(broker: Broker, prefix: str, payloads: list[Any]) -> list[CloudEvent]:
     """Publish intake events as intake-svc's relay does: structured CloudEvents keyed by dossier id."""
-    await ensure_topics(broker.bootstrap, prefix, [INTAKE_DOSSIERS])
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True, acks="all")
-    await producer.start()
-    events = []
-    try:
-        for payload in payloads:
-            event = new_event(payload, source="/intake", subject=payload.dossier_id)
-            await producer.send_and_wait(
-                INTAKE_DOSSIERS.full_name(prefix),
-                value=event.to_json(),
-                key=payload.dossier_id.encode(),
-                headers=event_headers(event.type, None),
-            )
-            events.append(event)
-    finally:
-        await producer.stop()
-    return events
+    batch = [(INTAKE_DOSSIERS.name, payload.dossier_id, payload) for payload in payloads]
+    return await publish(broker.bootstrap, prefix, batch, source="/intake")
 
 
 async def payment_topic_events(
     broker: Broker, prefix: str, *, expect: int, settle: float = 2.0, timeout: float = 30.0
 ) -> list[tuple[str, dict[str, Any]]]:
     """(type, data) of every event on payment.payments: wait for `expect`, then `settle` more seconds for extras."""
-    consumer = AIOKafkaConsumer(
-        PAYMENT_PAYMENTS.full_name(prefix),
-        bootstrap_servers=broker.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
+    records = await read_topic(
+        broker.bootstrap, PAYMENT_PAYMENTS.full_name(prefix), expect=expect, settle=settle, timeout=timeout
     )
-    await consumer.start()
-    found: list[tuple[str, dict[str, Any]]] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    extra_until: float | None = None
-    try:
-        while True:
-            now = loop.time()
-            if extra_until is None and len(found) >= expect:
-                extra_until = now + settle
-            if (extra_until is not None and now >= extra_until) or now >= deadline:
-                break
-            batches = await consumer.getmany(timeout_ms=300)
-            for records in batches.values():
-                for record in records:
-                    envelope, payload = registry.decode(record.value or b"")
-                    found.append((envelope.type, json.loads(payload.model_dump_json())))
-    finally:
-        await consumer.stop()
-    return found
+    return [(envelope.type, json.loads(payload.model_dump_json())) for envelope, payload in map(Record.decode, records)]
 
 
 def short(event_type: str) -> str:

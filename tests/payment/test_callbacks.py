@@ -17,10 +17,10 @@ from payment.models import LedgerEntry, Notification
 from payment.providers import SignedRequest
 from payment.simulator import Plan, callback_url, send
 from payment.simulator import run as wallet_pay
-from payment_support import Env, running, short
 
 from tests.conftest import Broker, DatabaseFactory
 from tests.gateway.support import Running, clear_of_window_edge, run_gateway
+from tests.payment.payment_support import Env, running, short
 
 NOWHERE = "http://127.0.0.1:9"  # the other families are not called in these tests
 

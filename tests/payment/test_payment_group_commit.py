@@ -12,11 +12,11 @@ from payment.main import build_app
 from payment.models import LedgerEntry, Notification
 from payment.providers import Notification as Verified
 from payment.service import Outcome, Result
-from payment_support import Captured, running, short
 from sqlalchemy import func, select
 
 from tests.conftest import Broker, DatabaseFactory
 from tests.harness import serve
+from tests.payment.payment_support import Captured, running, short
 
 
 async def test_many_payments_at_once_each_paid_once(

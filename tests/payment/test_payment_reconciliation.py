@@ -6,9 +6,9 @@ from datetime import datetime
 
 from payment.models import LedgerEntry, Settlement
 from payment.providers import VN_TZ
-from payment_support import running
 
 from tests.conftest import Broker, DatabaseFactory
+from tests.payment.payment_support import running
 
 
 async def test_reconciliation_every_category(databases: DatabaseFactory, broker: Broker, topic_prefix: str) -> None:

@@ -7,7 +7,11 @@ import uuid
 
 from payment.models import LedgerEntry, Notification
 from payment.vietqr import parse_payload
-from payment_support import (
+
+from services.bus.tables import inbox
+from services.identity import Identity, Role
+from tests.conftest import Broker, DatabaseFactory
+from tests.payment.payment_support import (
     OTHER_UNIT,
     UNIT,
     dossier_received,
@@ -17,18 +21,7 @@ from payment_support import (
     running,
     short,
 )
-
-from services.bus.tables import inbox
-from services.identity import Identity, Role
-from tests.conftest import Broker, DatabaseFactory
-
-
-async def _wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.2)
+from tests.support import wait_for
 
 
 async def test_bills_from_intake_events(databases: DatabaseFactory, broker: Broker, topic_prefix: str) -> None:
@@ -44,7 +37,7 @@ async def test_bills_from_intake_events(databases: DatabaseFactory, broker: Brok
             b = await env.client.get(f"/dossiers/{refused_id}/bill", headers=env.desk)
             return a.status_code == 200 and b.status_code == 200 and await env.count(inbox) == 3
 
-        await _wait_for(bills_open)
+        await wait_for(bills_open)
         bill = (await env.client.get(f"/dossiers/{paid_id}/bill", headers=env.desk)).json()
         assert bill["amount"] == 50_000 and bill["status"] == "open" and bill["dossier_code"] == received.code
         assert [i["amount"] for i in bill["items"]] == [30_000, 20_000]
@@ -61,7 +54,7 @@ async def test_bills_from_intake_events(databases: DatabaseFactory, broker: Brok
             r = await env.client.get(f"/dossiers/{refused_id}/bill", headers=env.desk)
             return bool(r.json()["status"] == "cancelled")
 
-        await _wait_for(cancelled)
+        await wait_for(cancelled)
         assert (await env.payment(started["id"]))["status"] == "pending"
         again = await env.client.post(f"/bills/{other['id']}/payments", json={"provider": "momo"}, headers=env.portal)
         assert again.status_code == 409

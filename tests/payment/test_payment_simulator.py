@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 from payment.models import Notification
-from payment_support import running, short
 
 from tests.conftest import Broker, DatabaseFactory
+from tests.payment.payment_support import running, short
 
 ROOT = Path(__file__).resolve().parents[2]
 

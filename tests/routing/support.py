@@ -15,21 +15,17 @@ from aiokafka import AIOKafkaConsumer
 from routing.main import build_app
 from routing.settings import Settings
 
-from services.bus.kafka import event_headers, new_producer
 from services.calendar import WorkingCalendar
 from services.contracts.catalogue import (
-    Decision,
     DecisionKind,
     ProcedureContent,
     ProcedurePublished,
-    ProcedureVersion,
     RouteStep,
     UnitChanged,
     UnitKind,
-    VersionStatus,
 )
 from services.contracts.intake import Channel, DossierReceived
-from services.events import EventPayload, new_event, registry
+from services.events import EventPayload, registry
 from services.identity import Identity, Role, mint
 from services.topics import (
     CATALOGUE_PROCEDURES,
@@ -40,6 +36,7 @@ from services.topics import (
     ensure_topics,
 )
 from tests.harness import migrate, serve
+from tests.support import Publisher, factories, feed_catalogue, wait_for
 
 # Huế, 2020: ward → city → province (levels are data: commune / district / province)
 PROVINCE = "000.00.00.H57"
@@ -59,17 +56,7 @@ SIMPLE = "1.000009"  # one step at the receiving unit
 
 def units() -> list[UnitChanged]:
     def u(agency_id: str, name: str, kind: UnitKind, level: str, rank: int, parent: str | None, **kw: Any) -> Any:
-        return UnitChanged(
-            agency_id=agency_id,
-            revision=1,
-            name=name,
-            kind=kind,
-            level=level,
-            level_rank=rank,
-            parent_id=parent,
-            valid_from=date(2015, 1, 1),
-            **kw,
-        )
+        return factories.unit(agency_id, name, level, rank, parent, kind, valid_from=date(2015, 1, 1), **kw)
 
     adm, agency = UnitKind.ADMINISTRATIVE, UnitKind.AGENCY
     return [
@@ -98,16 +85,8 @@ def procedure(code: str, route: list[tuple[str, str | None, int]]) -> ProcedureP
             for i, (level, agency, share) in enumerate(route, start=1)
         ],
     )
-    version = ProcedureVersion(
-        code=code,
-        version=1,
-        effective_from=date(2020, 1, 1),
-        status=VersionStatus.ACTIVE,
-        decision=Decision(
-            kind=DecisionKind.NEW, number="1/QĐ-UBND", signed_on=date(2019, 12, 1), effective_from=date(2020, 1, 1)
-        ),
-        content=content,
-    )
+    decision = factories.decision(DecisionKind.NEW, date(2020, 1, 1), number="1/QĐ-UBND", signed_on=date(2019, 12, 1))
+    version = factories.version(code, content, published_by=decision)
     return ProcedurePublished(code=code, revision=1, versions=[version])
 
 
@@ -131,15 +110,13 @@ def received(
 ) -> DossierReceived:
     received_at = received_at or datetime.now(UTC) - timedelta(minutes=5)
     n = uuid.uuid4().hex[:8]
-    return DossierReceived(
-        dossier_id=f"d-{n}",
+    return factories.dossier_received(
+        f"d-{n}",
         code=f"{unit}-{received_at:%y%m%d}-{n[:4]}",
         procedure_code=procedure_code,
-        procedure_version=1,
         field_code="G03-TP01",
-        receiving_unit=unit,
+        unit=unit,
         channel=Channel.IN_PERSON,
-        applicant_kind="citizen",
         received_at=received_at,
         appointment_at=appointment_at or CAL.add_working_days(received_at, days),
     )
@@ -171,7 +148,7 @@ class Env:
     client: httpx.AsyncClient
     settings: Settings
     tap: Tap
-    producer: Any
+    publisher: Publisher
     url: str
 
     def who(self, unit: str, role: Role = Role.SPECIALIST, subject: str | None = None) -> dict[str, str]:
@@ -181,35 +158,30 @@ class Env:
         )
         return {"x-motcua-identity": token}
 
-    async def publish(self, topic_name: str, payload: EventPayload, key: str) -> None:
-        event = new_event(payload, source="/tests", subject=key)
-        await self.producer.send_and_wait(
-            topic_name, value=event.to_json(), key=key.encode(), headers=event_headers(event.type, None)
-        )
-
     async def intake(self, payload: EventPayload, dossier_id: str) -> None:
-        await self.publish(INTAKE_DOSSIERS.full_name(self.settings.topic_prefix), payload, dossier_id)
+        await self.publisher.send(INTAKE_DOSSIERS.name, dossier_id, payload)
 
     async def journey(self, dossier_id: str, unit: str = WARD, timeout: float = 30) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            r = await self.client.get(f"/journeys/{dossier_id}", headers=self.who(unit, Role.LEADER))
-            if r.status_code == 200:
-                return dict(r.json())
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"journey {dossier_id} did not appear: {r.text}")
-            await asyncio.sleep(0.1)
+        answer: list[httpx.Response] = []
+
+        async def journey_found() -> dict[str, Any] | None:
+            answer[:] = [await self.client.get(f"/journeys/{dossier_id}", headers=self.who(unit, Role.LEADER))]
+            return dict(answer[0].json()) if answer[0].status_code == 200 else None
+
+        return await wait_for(
+            journey_found, timeout, what=lambda: f"journey {dossier_id} did not appear: {answer[0].text}"
+        )
 
     async def start(self, payload: DossierReceived) -> dict[str, Any]:
         await self.intake(payload, payload.dossier_id)
         return await self.journey(payload.dossier_id)
 
     async def wait_events(self, dossier_id: str, suffix: str, count: int = 1, timeout: float = 30) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.tap.of(dossier_id, suffix)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{count} × {suffix} for {dossier_id} not seen; saw {self.tap.types(dossier_id)}")
-            await asyncio.sleep(0.1)
+        await wait_for(
+            lambda: len(self.tap.of(dossier_id, suffix)) >= count,
+            timeout,
+            what=lambda: f"{count} × {suffix} for {dossier_id} not seen; saw {self.tap.types(dossier_id)}",
+        )
 
 
 async def _tap(bootstrap: str, topic_name: str, tap: Tap, ready: asyncio.Event) -> None:
@@ -240,42 +212,16 @@ async def routing_env(url: str, bootstrap: str, prefix: str, **overrides: Any) -
         consumer_retry_backoff=0.05,
         **overrides,
     )
-    producer = new_producer(bootstrap, client_id="routing-tests")
-    await producer.start()
     tap = Tap()
     ready = asyncio.Event()
     tap_task = asyncio.create_task(_tap(bootstrap, ROUTING_JOURNEYS.full_name(prefix), tap, ready))
     try:
         await asyncio.wait_for(ready.wait(), 30)
-        async with serve(build_app(settings)) as client:
-            env = Env(client=client, settings=settings, tap=tap, producer=producer, url=url)
-            for unit in units():
-                await env.publish(CATALOGUE_UNITS.full_name(prefix), unit, unit.agency_id)
-            for proc in PROCEDURES:
-                await env.publish(CATALOGUE_PROCEDURES.full_name(prefix), proc, proc.code)
-            await _wait_replica(env)
-            yield env
+        async with serve(build_app(settings)) as client, Publisher(bootstrap, prefix, source="/intake") as intake:
+            catalogue = [(CATALOGUE_UNITS.name, u.agency_id, u) for u in units()]
+            catalogue += [(CATALOGUE_PROCEDURES.name, p.code, p) for p in PROCEDURES]
+            await feed_catalogue(bootstrap, prefix, url, catalogue)
+            yield Env(client=client, settings=settings, tap=tap, publisher=intake, url=url)
     finally:
         tap_task.cancel()
         await asyncio.gather(tap_task, return_exceptions=True)
-        await producer.stop()
-
-
-async def _wait_replica(env: Env, timeout: float = 60) -> None:
-    from services import catalogue_replica
-    from services.db import Database
-
-    db = Database(env.url)
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            async with db.sessionmaker() as session:
-                last_unit = await catalogue_replica.unit(session, WARD_B)
-                procs = [await catalogue_replica.procedure(session, p.code) for p in PROCEDURES]
-            if last_unit is not None and all(procs):
-                return
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the catalogue replica was not fed")
-            await asyncio.sleep(0.1)
-    finally:
-        await db.dispose()

@@ -21,6 +21,7 @@ from services.identity import Role
 from tests.conftest import Broker, DatabaseFactory
 from tests.routing.support import CAL, CITY_JUSTICE, INTER3, SIMPLE, WARD, WARD_B, Env, received, routing_env
 from tests.routing.test_journeys import problem
+from tests.support import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -66,10 +67,10 @@ def overdue_events(env: Env) -> Counter[tuple[str, str]]:
 
 
 async def settle(env: Env, expected: int, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while sum(overdue_events(env).values()) < expected:
-        assert asyncio.get_running_loop().time() < deadline, overdue_events(env)
-        await asyncio.sleep(0.1)
+    def all_arrived() -> bool:
+        return sum(overdue_events(env).values()) >= expected
+
+    await wait_for(all_arrived, timeout, what=lambda: f"{expected} overdue events, saw {overdue_events(env)}")
     await asyncio.sleep(1.0)  # anything extra (a double) would arrive now
 
 

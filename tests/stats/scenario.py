@@ -15,6 +15,7 @@ from services.contracts import payment as pay
 from services.contracts import routing as rt
 from services.events import CloudEvent, EventPayload, new_event
 from services.topics import CATALOGUE_PROCEDURES, CATALOGUE_UNITS, INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ROUTING_JOURNEYS
+from tests.support import factories
 
 VN = timezone(timedelta(hours=7))
 PROVINCE = "000.00.00.H57"
@@ -33,16 +34,7 @@ def at(day: str, hour: int = 9) -> datetime:
 
 
 def _unit(agency_id: str, name: str, level: str, rank: int, parent: str | None, kind: str = "administrative") -> Any:
-    return cat.UnitChanged(
-        agency_id=agency_id,
-        revision=1,
-        name=name,
-        kind=cat.UnitKind(kind),
-        level=level,
-        level_rank=rank,
-        parent_id=parent,
-        valid_from=date(2017, 1, 1),
-    )
+    return factories.unit(agency_id, name, level, rank, parent, kind, valid_from=date(2017, 1, 1))
 
 
 def _version(
@@ -55,15 +47,12 @@ def _version(
     effective_to: str | None = None,
 ) -> cat.ProcedureVersion:
     eff = date.fromisoformat(effective)
-    return cat.ProcedureVersion(
-        code=code,
-        version=version,
+    return factories.version(
+        code,
+        number=version,
         effective_from=eff,
         effective_to=date.fromisoformat(effective_to) if effective_to else None,
-        status=cat.VersionStatus.ACTIVE,
-        decision=cat.Decision(
-            kind=cat.DecisionKind(kind), number=f"{version}/QĐ-UBND", signed_on=eff, effective_from=eff
-        ),
+        published_by=factories.decision(kind, eff, number=f"{version}/QĐ-UBND"),
         content=cat.ProcedureContent(
             name=f"Thủ tục {code}",
             field_code=field[0],
@@ -126,19 +115,16 @@ def catalogue_events() -> list[tuple[str, EventPayload, str]]:
 def _received(
     d: str, proc: str, field: str, unit: str, channel: str, received: str, appointment: str, fee: int = 0
 ) -> ik.DossierReceived:
-    fees = [ik.FeeItem(code="LP", name="Lệ phí", amount=fee)] if fee else []
-    return ik.DossierReceived(
-        dossier_id=d,
+    return factories.dossier_received(
+        d,
         code=f"{unit}-{received.replace('-', '')[2:]}-{d[-4:]}",
         procedure_code=proc,
-        procedure_version=1,
         field_code=field,
-        receiving_unit=unit,
-        channel=ik.Channel(channel),
-        applicant_kind="citizen",
+        unit=unit,
+        channel=channel,
         received_at=at(received),
         appointment_at=at(appointment, 17),
-        fees=fees,
+        fees=[ik.FeeItem(code="LP", name="Lệ phí", amount=fee)] if fee else [],
     )
 
 

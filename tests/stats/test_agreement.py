@@ -43,7 +43,7 @@ async def _online(env: Env, **extra: Any) -> dict[str, Any]:
     return _ok(await env.client.post("/dossiers", json=body, headers=env.portal()), 201)  # type: ignore[no-any-return]
 
 
-async def _file_scripted_dossiers(env: Env, tmp: Path) -> int:
+async def _file_scripted_dossiers(env: Env) -> int:
     """What the desks and the portal do over February to April 2026; returns how many dossiers were received."""
     c, desk, desk2 = env.client, env.desk(), env.desk(unit=WARD2, subject="desk-2")
     received = 0
@@ -83,7 +83,7 @@ async def _file_scripted_dossiers(env: Env, tmp: Path) -> int:
     await desk_submit(desk2, documents=["TK"], on_incomplete="request_supplement")
     _ok(await c.post("/accounts/assisted", json={"account_id": "VNC-0042"}, headers=desk2), 201)
     env.clock.set_vn(2026, 3, 10, 15)
-    await result_at_desk(env, tmp, online)
+    await result_at_desk(env, online)
     _ok(await c.post(f"/dossiers/{online['id']}/return-result", json={"channel": "online"}, headers=desk))
     env.clock.set_vn(2026, 3, 31, 23, 58)  # the last minutes of the period
     await desk_submit(desk2, channel="postal", account_assisted=True)
@@ -108,7 +108,7 @@ async def test_stats_agrees_with_intake_counts(
         database_url=stats_url, kafka_bootstrap_servers=broker.bootstrap, topic_prefix=topic_prefix, log_json=False
     )
     async with intake_env(databases, broker, topic_prefix, tmp_path) as env, serve(build_stats(stats_settings)) as st:
-        received = await _file_scripted_dossiers(env, tmp_path)
+        received = await _file_scripted_dossiers(env)
         stats_admin = _token(stats_settings.internal_token_secret.get_secret_value(), Role.ADMIN)
         intake_admin = _token(env.settings.internal_token_secret.get_secret_value(), Role.ADMIN)
         whole = {"from": "2026-01-01", "to": "2026-12-31"}

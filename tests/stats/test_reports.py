@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import time
 import unicodedata
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 from stats.consumers import GROUP
@@ -31,6 +28,7 @@ from tests.conftest import Broker, DatabaseFactory
 from tests.harness import migrate, serve
 from tests.stats import scenario as sc
 from tests.stats.browser import render
+from tests.support import read_topic, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -40,14 +38,6 @@ PERIOD = {"from": sc.START.isoformat(), "to": sc.END.isoformat()}
 def who(settings: Settings, role: Role, unit: str | None = None) -> dict[str, str]:
     secret = settings.internal_token_secret.get_secret_value()
     return {HEADER: mint(Identity(subject=f"test-{role.value}", role=role, unit=unit), secret, ttl=600)}
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.3)
 
 
 async def publish(
@@ -92,15 +82,7 @@ async def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def dead_letters(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=5000)
-        return [r.value or b"" for records in batches.values() for r in records]
-    finally:
-        await consumer.stop()
+    return [record.value for record in await read_topic(bootstrap, topic, timeout=5)]
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -144,7 +126,7 @@ async def test_scripted_period_report_rebuild_and_exports(
                 and q.json()["procedures"]["online_at_end"] == 2
             )
 
-        await wait_for(caught_up)
+        await wait_for(caught_up, 90, 0.3)
 
         # --- Form II.06a: exactly the scripted ground truth, per field and in total.
         form = ok(await client.get("/reports/ii06a", params=PERIOD, headers=city_leader))  # leader: own unit by default
