@@ -1,6 +1,6 @@
 """Import of a national-database-style export (JSON, CSV, Excel): idempotent, validated row by row.
 
-Record fields follow the national portal's procedure service (see ../shared/DOMAIN.md): MATTHC, TENTTHC,
+Record fields follow the national portal's procedure service (docs/DOMAIN.md, "Procedures and units"): MATTHC, TENTTHC,
 MACOQUANCONGBO, TRANGTHAI, LINHVUCTHUCHIEN[MALINHVUC, TENLINHVUC], CACHTHUCTHUCHIEN[KENH, THOIGIAN[
 THOIGIANGIAIQUYET, DONVITINH, MOTA, PHILEPHI[MAPHILEPHI, SOTIEN, DONVI, MOTA]]], THANHPHANHOSO[GIAYTO[MAGIAYTO,
 TENGIAYTO, TENMAUDON, URL]], DOITUONGTHUCHIEN, YEUCAU, KETQUATHUCHIEN, CANCUPHAPLY[SOVANBAN, TENVANBAN],

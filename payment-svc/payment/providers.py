@@ -5,7 +5,7 @@ Every provider turns a raw webhook request (body bytes, query string, headers) i
 trusted, and knows how to answer the provider (`reply_*`). `sign_request` / `simulate` produce
 real signed requests for the provider simulator and the tests.
 
-Schemes (see shared/DOMAIN.md, "Wallet webhook signatures"):
+Schemes (docs/DOMAIN.md, "Fees and payment"):
 - payOS: HMAC-SHA256(checksum key, `data` keys sorted, "k=v&k=v"), hex.
 - VNPay 2.1.0 IPN: HMAC-SHA512(hash secret, vnp_* sorted, "k=quote_plus(v)&..."), hex.
 - MoMo v2/v3 IPN: HMAC-SHA256(secret key, fixed-order "accessKey=…&amount=…&…&transId=…"), hex.

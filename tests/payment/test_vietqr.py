@@ -20,7 +20,7 @@ from payment.vietqr import (
     to_ascii,
 )
 
-# shared/DOMAIN.md "VietQR" public example; also the "VietQR Dynamic" case of
+# docs/DOMAIN.md's VietQR public example; also the "VietQR Dynamic" case of
 # github.com/xuannghia/vietnam-qr-pay test/test-quick-gen-qr.spec.ts.
 DOMAIN_EXAMPLE = (
     "00020101021238530010A0000007270123000697041601092576788590208QRIBFTTA"
