@@ -76,12 +76,18 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+#: A statement's parameters are citizens' id numbers, phones and e-mails: a database error (logged with the 500 it
+#: causes) and `echo` name the statement without them.
+HIDE_PARAMETERS = True
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, pre_ping: bool = True) -> AsyncEngine:
     if is_sqlite(url):
         return _sqlite_engine(url, echo=echo)
     engine = create_async_engine(
         url,
         echo=echo,
+        hide_parameters=HIDE_PARAMETERS,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
@@ -112,6 +118,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
+        hide_parameters=HIDE_PARAMETERS,
         poolclass=AsyncAdaptedQueuePool,
         pool_size=1,
         max_overflow=0,

@@ -55,11 +55,14 @@ def internal_headers(role: Role, unit: str | None = None, subject: str = "fuzz")
 
 
 @contextmanager
-def running_system(bootstrap: str, var: Path, postgres: str | None = None) -> Iterator[RunningSystem]:
-    """`postgres`: a server URL on which one database per service is made (and dropped after); None: SQLite."""
+def running_system(
+    bootstrap: str, var: Path, postgres: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[RunningSystem]:
+    """`postgres`: a server URL on which one database per service is made (and dropped after); None: SQLite.
+    `env`: more settings for every process. Each process's output goes to `var/<name>.log`."""
     prefix = f"fz{uuid.uuid4().hex[:8]}"
     system = System(var=var, bootstrap=bootstrap, topic_prefix=prefix, postgres=postgres, db_prefix=prefix,
-                    extra_env={"MOTCUA_CLOCK_FILE": ""})  # the real clock  # fmt: skip
+                    extra_env={"MOTCUA_CLOCK_FILE": "", **(env or {})})  # the real clock  # fmt: skip
     system.ports = {name: free_port() for name in (*SERVICES, "gateway")}
     system.providers_port = free_port()
     try:
