@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages a target needs, installed when they are missing (`make run`, `make test` and .ci/run call it).
 #
-#   system-packages.sh run    Python's venv ($PYTHON, default python3.11), Java 17+ and Maven (the Kafka broker)
+#   system-packages.sh run    Python's venv ($PYTHON, default python3.11), Java 17+ and Maven (the Kafka broker),
+#                             Pango and a font with Vietnamese letters (WeasyPrint's PDFs)
 #   system-packages.sh test   the same and Chromium (the report page is printed by a real browser)
 #   system-packages.sh ci     the same and PostgreSQL (.ci/run starts it)
 #
@@ -12,6 +13,8 @@ set -euo pipefail
 profile="${1:-}"
 python="${PYTHON:-python3.11}"
 pg_lib="${POSTGRESQL_LIB_DIR:-/usr/lib/postgresql}"
+pango_lib="${PANGO_LIB_GLOB:-/usr/lib/*/libpangoft2-1.0.so.0}"
+font="${PDF_FONT_GLOB:-/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf}"
 
 have() { command -v "$1" >/dev/null; }
 
@@ -32,6 +35,8 @@ check_run() {
   fi
   java_ok || need openjdk-17-jre-headless "Java 17 or newer"
   have mvn || need maven "Maven"
+  compgen -G "$pango_lib" >/dev/null || need "libpango-1.0-0 libpangoft2-1.0-0" "Pango"
+  compgen -G "$font" >/dev/null || need fonts-dejavu-core "the DejaVu fonts"
 }
 
 check_test() {

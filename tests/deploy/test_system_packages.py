@@ -26,6 +26,8 @@ class Machine:
         self.bin.mkdir()
         self.calls = root / "calls"
         self.postgresql = root / "postgresql"
+        self.libs = root / "lib"
+        self.fonts = root / "fonts"
         for tool in ("sed", "env"):  # what the script itself runs besides the commands it looks for
             (self.bin / tool).symlink_to(shutil.which(tool) or tool)
         self.command("id", 'echo "$FAKE_UID"')
@@ -35,8 +37,15 @@ class Machine:
         path.write_text(f"#!/bin/bash\n{body}\n")
         path.chmod(0o755)
 
-    def debian(self, *, java: str | None = JAVA_17, tools: tuple[str, ...] = (), sudo: bool = False) -> None:
+    def debian(
+        self, *, java: str | None = JAVA_17, tools: tuple[str, ...] = (), sudo: bool = False, pango: bool = True
+    ) -> None:
         self.command("apt-get", f'echo "apt-get $*" >> {self.calls}')
+        self.fonts.mkdir(exist_ok=True)
+        (self.fonts / "DejaVuSans.ttf").touch()
+        if pango:
+            (self.libs / "x86_64-linux-gnu").mkdir(parents=True, exist_ok=True)
+            (self.libs / "x86_64-linux-gnu" / "libpangoft2-1.0.so.0").touch()
         if java:
             self.command("java", f"echo '{java}' >&2")
         for tool in tools:
@@ -52,7 +61,13 @@ class Machine:
         server.touch()
 
     def run(self, profile: str, uid: int = 1000) -> tuple[int, str, list[str]]:
-        env = {"PATH": str(self.bin), "FAKE_UID": str(uid), "POSTGRESQL_LIB_DIR": str(self.postgresql)}
+        env = {
+            "PATH": str(self.bin),
+            "FAKE_UID": str(uid),
+            "POSTGRESQL_LIB_DIR": str(self.postgresql),
+            "PANGO_LIB_GLOB": f"{self.libs}/*/libpangoft2-1.0.so.0",
+            "PDF_FONT_GLOB": f"{self.fonts}/DejaVuSans.ttf",
+        }
         done = subprocess.run(["/bin/bash", str(SCRIPT), profile], env=env, capture_output=True, text=True)
         calls = self.calls.read_text().splitlines() if self.calls.exists() else []
         return done.returncode, done.stdout + done.stderr, calls
@@ -68,6 +83,15 @@ def test_nothing_missing_is_silent(machine: Machine) -> None:
     machine.postgresql_installed()
     for profile in ("run", "test", "ci"):
         assert machine.run(profile) == (0, "", [])
+
+
+def test_pango_missing_is_installed_for_every_profile(machine: Machine) -> None:
+    machine.debian(tools=("mvn", "chromium"), pango=False)
+    machine.postgresql_installed()
+    code, said, calls = machine.run("run", uid=0)
+    assert code == 0, said
+    assert calls == ["apt-get update -qq", "apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0"]
+    assert "Pango" in said
 
 
 def test_as_root_it_installs_what_is_missing(machine: Machine) -> None:
