@@ -20,7 +20,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from intake.schemas import CLOSED, NATIONAL_STATUS, Status, can_move
 from sqlalchemy import func, select
 
-from services.bus.kafka import event_headers, new_producer
 from services.bus.tables import inbox
 from services.contracts import routing as r
 from services.db import Database
@@ -29,6 +28,7 @@ from services.topics import ROUTING_JOURNEYS
 from tests.conftest import Broker, DatabaseFactory
 from tests.intake.support import CITY, PHONE, WARD, Env, intake_env, submission
 from tests.stateful.support import BOUNDED, Driver, no_server_error, twice
+from tests.support import Publisher, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -47,22 +47,19 @@ class Kafka:
     """routing's side: events of a dossier published as routing-svc's relay does, and the wait until intake applied
     them (their ids in intake's inbox)."""
 
-    def __init__(self, env: Env, producer: Any, db: Database) -> None:
-        self.env, self.producer, self.db = env, producer, db
+    def __init__(self, env: Env, publisher: Publisher, db: Database) -> None:
+        self.env, self.publisher, self.db = env, publisher, db
 
     async def send(self, event: CloudEvent, dossier_id: str) -> None:
-        await self.producer.send_and_wait(
-            ROUTING_JOURNEYS.full_name(self.env.settings.topic_prefix),
-            value=event.to_json(),
-            key=dossier_id.encode(),
-            headers=event_headers(event.type, None),
-        )
-        for _ in range(600):
+        assert event.subject == dossier_id
+        await self.publisher.send_event(ROUTING_JOURNEYS.name, event)
+
+        async def applied() -> bool:
             async with self.db.sessionmaker() as session:
-                if await session.scalar(select(func.count()).select_from(inbox).where(inbox.c.event_id == event.id)):
-                    return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"intake did not apply {event.type}")
+                query = select(func.count()).select_from(inbox).where(inbox.c.event_id == event.id)
+                return bool(await session.scalar(query))
+
+        await wait_for(applied, 30, 0.05, what=f"intake did not apply {event.type}")
 
 
 class DossierMachine(RuleBasedStateMachine):
@@ -207,19 +204,13 @@ def test_dossier_state_machine(backend: str, broker: Broker, tmp_path: Path, top
     databases = DatabaseFactory(backend, tmp_path)
     try:
         env = driver.enter(intake_env(databases, broker, topic_prefix, tmp_path))
-        async def started_producer() -> Any:
-            producer = new_producer(broker.bootstrap, client_id="stateful-routing")
-            await producer.start()
-            return producer
-
-        producer = driver.run(started_producer())
+        publisher = driver.enter(Publisher(broker.bootstrap, topic_prefix, source="/routing"))
         db = Database(env.url)
         DossierMachine.env, DossierMachine.driver = env, driver
-        DossierMachine.kafka = Kafka(env, producer, db)
+        DossierMachine.kafka = Kafka(env, publisher, db)
         try:
             run_state_machine_as_test(DossierMachine, settings=BOUNDED)
         finally:
-            driver.run(producer.stop())
             driver.run(db.dispose())
     finally:
         driver.close(databases.drop_all)

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 from stats.consumers import GROUP
@@ -28,7 +27,7 @@ from tests.conftest import Broker, DatabaseFactory
 from tests.harness import migrate, serve
 from tests.stats import scenario as sc
 from tests.stats.browser import render
-from tests.support import read_topic, wait_for
+from tests.support import Publisher, read_topic, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -43,17 +42,11 @@ def who(settings: Settings, role: Role, unit: str | None = None) -> dict[str, st
 async def publish(
     bootstrap: str, prefix: str, events: list[tuple[str, Any, str]], raw: list[tuple[str, bytes, str]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
+    async with Publisher(bootstrap, prefix, source="/tests") as publisher:
         for topic, value, key in raw:
-            await producer.send_and_wait(f"{prefix}.{topic}", value=value, key=key.encode())
+            await publisher.send_raw(topic, key, value)
         for topic, payload, key in events:
-            await producer.send_and_wait(
-                f"{prefix}.{topic}", value=sc.envelope(payload, key).to_json(), key=key.encode()
-            )
-    finally:
-        await producer.stop()
+            await publisher.send_event(topic, sc.envelope(payload, key))
 
 
 async def applied(url: str, consumer: str) -> int:

@@ -26,10 +26,10 @@ class Publisher:
         self.bootstrap = bootstrap
         self.topic_prefix = topic_prefix
         self.source = source
-        self._producer = new_producer(bootstrap, client_id=f"tests-{uuid.uuid4().hex[:6]}")
 
     async def __aenter__(self) -> Publisher:
         await ensure_topics(self.bootstrap, self.topic_prefix, DOMAIN_TOPICS)
+        self._producer = new_producer(self.bootstrap, client_id=f"tests-{uuid.uuid4().hex[:6]}")
         await self._producer.start()
         return self
 
@@ -38,13 +38,21 @@ class Publisher:
 
     async def send(self, topic: str, key: str, payload: EventPayload) -> CloudEvent:
         event = new_event(payload, source=self.source, subject=key)
+        await self.send_event(topic, event)
+        return event
+
+    async def send_event(self, topic: str, event: CloudEvent) -> None:
+        """An event built elsewhere (sent again: a redelivery under the same id), keyed by its subject."""
         await self._producer.send_and_wait(
             f"{self.topic_prefix}.{topic}",
             value=event.to_json(),
-            key=key.encode(),
+            key=(event.subject or "").encode(),
             headers=event_headers(event.type, None),
         )
-        return event
+
+    async def send_raw(self, topic: str, key: str, value: bytes) -> None:
+        """Bytes as they are and no headers: what a broken or foreign producer might put on a topic."""
+        await self._producer.send_and_wait(f"{self.topic_prefix}.{topic}", value=value, key=key.encode())
 
 
 async def publish(bootstrap: str, topic_prefix: str, events: Iterable[Event], *, source: str) -> list[CloudEvent]:
