@@ -1,6 +1,7 @@
 """Each README lists the settings its code reads: every field of a service's Settings class is named in the
 service's README, every variable a README names with the service's prefix (or in its settings section) is a field,
-and the kernel's settings (services/settings.py) are the root README's configuration table."""
+and the kernel's settings (services/settings.py, and services/documents/settings.py's) are the root README's
+configuration table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 import pytest
 
+from services.documents.settings import DocumentSettings
 from services.settings import ServiceSettings
 from tests.harness import ROOT
 
@@ -23,6 +25,8 @@ SERVICES = {
 }
 _VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]*[A-Z0-9])`")
 _KERNEL = set(ServiceSettings.model_fields)
+#: The electronic documents' settings (MOTCUA_DOCUMENTS_*), in the same table.
+_DOCUMENTS = {f"documents_{name}" for name in DocumentSettings.model_fields}
 
 
 def _section(text: str, heading: str) -> str:
@@ -64,5 +68,6 @@ def test_the_root_readme_lists_exactly_the_kernel_settings() -> None:
     table = _section((ROOT / "README.md").read_text(encoding="utf-8"), "Configuration")
     rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     listed = {v.lower() for row in rows for v in _VARIABLE.findall(row)}
-    assert not sorted(_KERNEL - listed), f"README.md's configuration table lacks {sorted(_KERNEL - listed)}"
-    assert not sorted(listed - _KERNEL), f"README.md's configuration table lists {sorted(listed - _KERNEL)}"
+    read = _KERNEL | _DOCUMENTS
+    assert not sorted(read - listed), f"README.md's configuration table lacks {sorted(read - listed)}"
+    assert not sorted(listed - read), f"README.md's configuration table lists {sorted(listed - read)}"
