@@ -5,10 +5,11 @@ from __future__ import annotations
 import mimetypes
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Header, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from intake import catalogue, forms, service
+from intake.dependencies import ContextDep, CurrentIdentity, SessionDep
 from intake.schemas import (
     AssistedAccountIn,
     DossierOut,
@@ -23,23 +24,11 @@ from intake.schemas import (
     UploadOut,
     WithdrawIn,
 )
-from intake.service import Context
 from intake.storage import sniff_matches
-from services.db import SessionDep
 from services.errors import Problem
 from services.headers import content_disposition
-from services.identity import CurrentIdentity
 
 router = APIRouter(tags=["dossiers"])
-
-
-async def get_context(request: Request) -> Context:
-    # async: FastAPI runs a plain `def` dependency in a worker thread, a hand-off per request
-    ctx: Context = request.app.state.intake
-    return ctx
-
-
-ContextDep = Annotated[Context, Depends(get_context)]
 
 
 @router.post(
@@ -132,8 +121,11 @@ async def document_content(
     # Always a download, never shown in the browser: the content is whatever the applicant uploaded.
     extension = mimetypes.guess_extension(doc.content_type or "") or ""
     filename = f"{dossier_id}-{index}-{doc.component_code}{extension}"
-    return Response(data, media_type=doc.content_type or "application/octet-stream",
-                    headers={"content-disposition": content_disposition(filename)})
+    return Response(
+        data,
+        media_type=doc.content_type or "application/octet-stream",
+        headers={"content-disposition": content_disposition(filename)},
+    )
 
 
 @router.get("/tracking/{code}", response_model=TrackingOut, tags=["tracking"], summary="Tra cứu: code + phone or id")

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from intake import counts
 from intake.api import router
 from intake.consumers import subscriptions
+from intake.counts.api import router as counts_router
 from intake.service import Context, utcnow
 from intake.settings import Settings
 from intake.storage import build_storage
@@ -23,7 +23,7 @@ def build_app(settings: Settings | None = None, *, clock: Callable[[], datetime]
         settings,
         title="motcua intake-svc",
         description="Dossiers at the desk, by post and online: receipts, codes, deadlines, tracking.",
-        routers=[router, counts.router],
+        routers=[router, counts_router],
         subscriptions=subscriptions,  # type: ignore[arg-type]
     )
     app.state.intake = Context(settings=settings, storage=build_storage(settings), clock=clock)

@@ -1,4 +1,4 @@
-"""Intake's domain logic: submission, completeness, supplements, refusal, withdrawal, result, tracking.
+"""Intake's commands and queries: load (and lock) → decide (`intake.domain`) → write (`intake.repository`) → emit.
 
 Functions take the request's session and never commit (one request = one transaction, `services.db.SessionDep`).
 Every state change writes its event to the outbox in the same transaction.
@@ -10,19 +10,19 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake import applicants, catalogue, codes, repository
-from intake.models import AssistedAccount, Dossier, DossierDocument, DossierStep, Upload
+from intake import applicants, catalogue, repository
+from intake.domain import access, dossier, submission
+from intake.domain.dossier import NATIONAL_STATUS, Decision, Status
+from intake.domain.submission import Document
+from intake.models import Dossier, DossierDocument, Upload
 from intake.schemas import (
-    CLOSED,
-    NATIONAL_STATUS,
     ApplicantOut,
     AssistedAccountIn,
     DocumentIn,
@@ -34,7 +34,6 @@ from intake.schemas import (
     MissingOut,
     RefuseIn,
     ReturnResultIn,
-    Status,
     StepOut,
     SubmissionIn,
     SupplementIn,
@@ -42,31 +41,17 @@ from intake.schemas import (
     TrackingOut,
     UploadOut,
     WithdrawIn,
-    can_move,
 )
 from intake.settings import Settings
 from intake.storage import FileStorage, StorageUnavailable, content_key
 from services import clock, policy
 from services.bus.outbox import enqueue, outbox_row
-from services.contracts.catalogue import Component, ProcedureVersion
-from services.contracts.intake import (
-    AccountAssisted,
-    Channel,
-    DossierReceived,
-    DossierRefused,
-    DossierResultReturned,
-    DossierSupplemented,
-    DossierSupplementRequested,
-    DossierWithdrawn,
-    FeeItem,
-)
-from services.errors import Conflict, Invalid, NotFound, Problem
+from services.contracts.catalogue import ProcedureVersion
+from services.contracts.intake import AccountAssisted, Channel
+from services.errors import Invalid, NotFound, Problem
 from services.events import CloudEvent, EventPayload, new_event
-from services.identity import Identity, Role
+from services.identity import Identity
 from services.topics import INTAKE_DOSSIERS
-
-DESK_ROLES = frozenset({Role.DESK_OFFICER})
-UNIT_READERS = frozenset({Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER})
 
 
 def utcnow() -> datetime:
@@ -98,6 +83,9 @@ class Context:
         await enqueue(session, event, topic=self.topic, key=key)
         return event.id
 
+    def owner_ref(self, id_number: str) -> str:
+        return policy.owner_ref(self.settings.owner_ref_secret.get_secret_value(), id_number)
+
 
 @dataclass
 class Answer:
@@ -106,62 +94,25 @@ class Answer:
     replayed: bool = False
 
 
-# -- access -------------------------------------------------------------------------------------------------------
-
-
-def _forbidden(detail: str) -> Problem:
-    return Problem(403, detail, code="forbidden")
-
-
-def _desk_unit(who: Identity) -> str:
-    if who.role not in DESK_ROLES:
-        raise _forbidden(f"Role {who.role.value} may not do this at a desk.")
-    if not who.unit:
-        raise _forbidden("The desk officer's identity carries no unit.")
-    return who.unit
-
-
-def _check_read(who: Identity, dossier: Dossier) -> None:
-    if who.role is Role.PORTAL:
-        if who.citizen is None or not hmac.compare_digest(who.citizen.id_number, dossier.applicant_id_number):
-            raise NotFound(f"No dossier {dossier.id}.")
-        return
-    if who.role is Role.ADMIN:
-        return
-    if who.role in UNIT_READERS:
-        if who.unit != dossier.receiving_unit:
-            raise _forbidden(f"Dossier {dossier.code} belongs to unit {dossier.receiving_unit}, not yours.")
-        return
-    raise _forbidden(f"Role {who.role.value} may not read dossiers.")
-
-
-def _check_desk(who: Identity, dossier: Dossier) -> None:
-    unit = _desk_unit(who)
-    if unit != dossier.receiving_unit:
-        raise _forbidden(f"Dossier {dossier.code} belongs to unit {dossier.receiving_unit}, not yours.")
-
-
-def _check_desk_or_owner(who: Identity, dossier: Dossier) -> None:
-    if who.role is Role.PORTAL:
-        _check_read(who, dossier)
-    else:
-        _check_desk(who, dossier)
-
-
-def upload_owner(who: Identity) -> str:
-    """Whose an upload is: the staff account, or the citizen the portal acts for (its key is shared by them all)."""
-    if who.role is Role.PORTAL:
-        if who.citizen is None:
-            raise _forbidden("The portal must say which citizen it acts for.")
-        return f"{who.subject}/citizen/{who.citizen.id_number}"
-    return who.subject
-
-
 async def _load(session: AsyncSession, dossier_id: str, *, lock: bool = False) -> Dossier:
     found = await repository.dossier(session, dossier_id, lock=lock)
     if found is None:
         raise NotFound(f"No dossier {dossier_id}.")
     return found
+
+
+async def _write(
+    session: AsyncSession, ctx: Context, row: Dossier, before: dossier.Dossier, decision: Decision
+) -> None:
+    """What a command decided: its event in the outbox, its history step, the row's new values."""
+    assert decision.event is not None
+    event_id = await ctx.emit(session, decision.event, row.id)
+    await repository.add_step(session, row.id, decision.step, event_id)
+    repository.save(row, before, decision.dossier)
+
+
+async def _answer(session: AsyncSession, d: dossier.Dossier) -> DossierOut:
+    return dossier_out(d, await repository.documents(session, d.id))
 
 
 # -- submission ---------------------------------------------------------------------------------------------------
@@ -172,98 +123,30 @@ def request_hash(body: SubmissionIn) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _resolve_channel(who: Identity, body: SubmissionIn) -> tuple[str, SubmissionIn]:
-    """The receiving unit, after checking that the caller may submit through the channel."""
-    if who.role is Role.PORTAL:
-        if body.channel is not Channel.ONLINE:
-            raise Invalid("The portal submits online dossiers only.", field="body.channel", code="wrong-channel")
-        if who.citizen is None:
-            raise _forbidden("The portal must say which citizen it acts for.")
-        if not hmac.compare_digest(who.citizen.id_number, body.applicant.id_number):
-            raise _forbidden("The portal may submit only for the citizen it acts for.")
-        unit = body.receiving_unit
-        if unit is None:
-            raise Invalid("Online dossiers name the receiving unit.", field="body.receiving_unit")
-        if body.applicant.account_id is None and who.citizen.account_id:
-            body = body.model_copy(
-                update={"applicant": body.applicant.model_copy(update={"account_id": who.citizen.account_id})}
-            )
-        return unit, body
-    unit = _desk_unit(who)
-    if body.channel is Channel.ONLINE:
-        raise Invalid("A desk receives dossiers in person or by post.", field="body.channel", code="wrong-channel")
-    if body.receiving_unit is not None and body.receiving_unit != unit:
-        raise _forbidden(f"A desk of {unit} receives dossiers for its own unit only.")
-    if body.account_assisted and not body.applicant.account_id:
-        raise Invalid(
-            "An assisted account needs the new account id.", field="body.applicant.account_id", code="missing-account"
-        )
-    return unit, body
-
-
 async def _documents(
     session: AsyncSession,
     who: Identity,
     version: ProcedureVersion,
-    docs: list[DocumentIn],
+    given: Sequence[DocumentIn],
     channel: Channel,
     now: datetime,
-    loc: str = "body.documents",
-) -> list[dict[str, Any]]:
-    """Check documents against the version's components and uploads; the rows to insert (without dossier id)."""
-    components = {c.code: c for c in version.content.components}
-    errors: list[dict[str, Any]] = []
-    upload_ids = [d.upload_id for d in docs if d.upload_id]
-    found = await repository.uploads(session, upload_owner(who), upload_ids)
-    rows: list[dict[str, Any]] = []
-    for i, d in enumerate(docs):
-        component = components.get(d.component_code)
-        if component is None:
-            errors.append(
-                {
-                    "loc": [*loc.split("."), i, "component_code"],
-                    "msg": f"{d.component_code} is not a component of {version.code} version {version.version}",
-                }
-            )
-            continue
-        upload = found.get(d.upload_id) if d.upload_id else None
-        if d.upload_id and upload is None:
-            errors.append({"loc": [*loc.split("."), i, "upload_id"], "msg": f"no upload {d.upload_id} of yours"})
-            continue
-        if channel is Channel.ONLINE and upload is None:
-            errors.append({"loc": [*loc.split("."), i, "upload_id"], "msg": "online documents need their file"})
-            continue
-        rows.append(
-            {
-                "component_code": d.component_code,
-                "name": d.name or component.name,
-                "form": "electronic" if channel is Channel.ONLINE else d.form,
-                "copies": d.copies,
-                "upload_id": d.upload_id,
-                "content_type": upload.content_type if upload else None,
-                "size": upload.size if upload else None,
-                "sha256": upload.sha256 if upload else None,
-                "storage_key": upload.storage_key if upload else None,
-                "added_at": now,
-            }
-        )
-    if errors:
-        raise Problem(422, "Some documents are not valid.", code="invalid-documents", errors=errors)
-    return rows
-
-
-def _missing(version: ProcedureVersion, present: set[str]) -> list[Component]:
-    return [c for c in version.content.components if c.mandatory and c.code not in present]
-
-
-def _missing_reason(missing: list[Component]) -> str:
-    return "Hồ sơ còn thiếu thành phần bắt buộc: " + "; ".join(c.name for c in missing) + "."
+) -> list[Document]:
+    """The documents checked against the version's components and the caller's own uploads."""
+    found = await repository.uploads(session, access.upload_owner(who), [d.upload_id for d in given if d.upload_id])
+    return submission.documents(version, given, found, channel, now)
 
 
 async def submit(
     session: AsyncSession, ctx: Context, who: Identity, body: SubmissionIn, idempotency_key: str | None
 ) -> Answer:
-    unit, body = _resolve_channel(who, body)
+    applicant = body.applicant
+    unit, account_id = access.submission_unit(
+        who, channel=body.channel, receiving_unit=body.receiving_unit, applicant_id_number=applicant.id_number,
+        account_id=applicant.account_id, account_assisted=body.account_assisted,
+    )  # fmt: skip
+    if account_id != applicant.account_id:
+        applicant = applicant.model_copy(update={"account_id": account_id})
+        body = body.model_copy(update={"applicant": applicant})
     now = ctx.clock()
     if idempotency_key is not None:
         digest = request_hash(body)
@@ -277,162 +160,33 @@ async def submit(
                 )
             return Answer(record.status_code, record.response, replayed=True)
 
-    terms = await catalogue.terms(session, ctx.replica, body.procedure_code, unit, body.channel, now)
-    version = terms.version
-    doc_rows = await _documents(session, who, version, body.documents, body.channel, now)
-    missing = _missing(version, {r["component_code"] for r in doc_rows})
-    if missing and body.on_incomplete == "reject":
-        raise Problem(
-            422,
-            "Mandatory documents are missing: " + ", ".join(c.code for c in missing),
-            code="missing-documents",
-            errors=[
-                {"loc": ["body", "documents"], "msg": f"missing mandatory component {c.code}: {c.name}", "code": c.code}
-                for c in missing
-            ],
-        )
-    content = version.content
-    received = not missing
-    appointment = None
-    if received:
-        cal = await catalogue.working_calendar(session)
-        appointment = catalogue.appointment(cal, now, content.processing_time, content.processing_unit.value)
-    fees = [{"code": f.code, "name": f.name, "amount": f.amount} for f in content.fees]
-
-    day = codes.business_day(now)
-    seq = await codes.next_sequence(session, unit, day)  # late: the counter row stays locked until commit
-    dossier = Dossier(
-        id=str(uuid.uuid4()),
-        code=codes.format_code(unit, day, seq),
-        receiving_unit=unit,
-        business_date=day,
-        seq=seq,
-        channel=body.channel.value,
-        status=(Status.RECEIVED if received else Status.SUPPLEMENT_REQUESTED).value,
-        procedure_code=version.code,
-        procedure_version=version.version,
-        procedure_name=content.name,
-        field_code=content.field_code,
-        applicant_kind=body.applicant.kind,
-        applicant_id_number=body.applicant.id_number,
-        applicant_name=body.applicant.name,
-        phone=body.applicant.phone,
-        email=body.applicant.email,
-        address=body.applicant.address,
-        account_id=body.applicant.account_id,
-        submitted_at=now,
-        received_at=now if received else None,
-        clock_started_at=now if received else None,
-        appointment_at=appointment,
-        processing_amount=content.processing_time,
-        processing_unit=content.processing_unit.value,
-        missing=[{"code": c.code, "name": c.name} for c in missing],
-        supplement_reason=None if received else _missing_reason(missing),
-        refusal_reasons=[],
-        fees=fees,
-        note=body.note,
-        closed_at=None,
-        extended=False,
-        created_by=who.subject,
-        updated_at=now,
-    )
-    documents = [DossierDocument(dossier_id=dossier.id, **row) for row in doc_rows]
-    if received:
-        payload: EventPayload = _received_event(ctx, dossier)
-        action, note = "received", None
-    else:
-        payload = DossierSupplementRequested(
-            dossier_id=dossier.id,
-            code=dossier.code,
-            at=now,
-            missing=[c.code for c in missing],
-            reason=dossier.supplement_reason or "",
-            before_receipt=True,
-            receiving_unit=unit,
-            procedure_code=version.code,
-            channel=body.channel,
-        )
-        action, note = "supplement_requested", dossier.supplement_reason
-    event = ctx.event(payload, dossier.id)
-    step = _step_row(dossier, now, action, who, event_id=event.id, note=note)
+    version = (await catalogue.terms(session, ctx.replica, body.procedure_code, unit, body.channel, now)).version
+    documents = await _documents(session, who, version, body.documents, body.channel, now)
+    absent = submission.missing(version, documents, body.on_incomplete)
+    cal = None if absent else await catalogue.working_calendar(session)
+    seq = await repository.next_sequence(session, unit, submission.business_day(now))  # late: locked until commit
+    decision = submission.new_dossier(
+        dossier_id=str(uuid.uuid4()), who=who, unit=unit, seq=seq, channel=body.channel, version=version,
+        applicant=submission.Applicant(applicant.kind, applicant.id_number, applicant.name, applicant.phone,
+                                       applicant.email, applicant.address, applicant.account_id),
+        absent=absent, note=body.note, cal=cal, now=now, owner_ref=ctx.owner_ref(applicant.id_number),
+    )  # fmt: skip
+    d = decision.dossier
+    assert decision.event is not None
+    event = ctx.event(decision.event, d.id)
     # Core statements (no unit of work): this is the hot path of the service.
     await repository.insert_submission(
-        session, _columns(dossier), doc_rows, step, outbox_row(event, topic=ctx.topic, key=dossier.id)
+        session, d, documents, decision.step, outbox_row(event, topic=ctx.topic, key=d.id)
     )
-    if body.account_assisted and body.applicant.account_id:
-        await _assisted(session, ctx, unit, body.applicant.account_id, dossier.id, who, now)
+    if body.account_assisted and account_id:
+        await _assisted(session, ctx, unit, account_id, d.id, who, now)
 
-    answer = Answer(201, dossier_out(dossier, documents).model_dump(mode="json"))
+    answer = Answer(201, dossier_out(d, documents).model_dump(mode="json"))
     if idempotency_key is not None:
         await repository.store_idempotent_answer(
-            session, who.subject, idempotency_key, answer.status_code, answer.body, dossier.id
+            session, who.subject, idempotency_key, answer.status_code, answer.body, d.id
         )
     return answer
-
-
-def _received_event(ctx: Context, d: Dossier) -> DossierReceived:
-    assert d.received_at is not None and d.appointment_at is not None
-    return DossierReceived(
-        dossier_id=d.id,
-        code=d.code,
-        procedure_code=d.procedure_code,
-        procedure_version=d.procedure_version,
-        field_code=d.field_code,
-        receiving_unit=d.receiving_unit,
-        channel=Channel(d.channel),
-        applicant_kind=d.applicant_kind,
-        received_at=d.received_at,
-        appointment_at=d.appointment_at,
-        fees=[FeeItem(**f) for f in d.fees],
-        submitted_at=d.submitted_at,
-        processing_time=d.processing_amount,
-        processing_unit=d.processing_unit,
-        owner_ref=policy.owner_ref(ctx.settings.owner_ref_secret.get_secret_value(), d.applicant_id_number),
-    )
-
-
-_INSERT_STEP = insert(DossierStep.__table__)
-
-
-def _columns(d: Dossier) -> dict[str, Any]:
-    return {c.key: getattr(d, c.key) for c in Dossier.__table__.columns}
-
-
-def _step_row(
-    d: Dossier,
-    at: datetime,
-    action: str,
-    who: Identity | None,
-    *,
-    event_id: str | None = None,
-    note: str | None = None,
-    unit: str | None = None,
-) -> dict[str, Any]:
-    """A history step's columns (without `dossier_id`)."""
-    return {
-        "at": at,
-        "action": action,
-        "status": d.status,
-        "unit": unit or d.receiving_unit,
-        "actor": who.subject if who is not None else None,
-        "note": note,
-        "event_id": event_id,
-    }
-
-
-async def _step(
-    session: AsyncSession,
-    d: Dossier,
-    at: datetime,
-    action: str,
-    who: Identity | None,
-    *,
-    event_id: str | None = None,
-    note: str | None = None,
-    unit: str | None = None,
-) -> None:
-    row = _step_row(d, at, action, who, event_id=event_id, note=note, unit=unit)
-    await session.execute(_INSERT_STEP, {"dossier_id": d.id, **row})
 
 
 async def _assisted(
@@ -444,235 +198,101 @@ async def _assisted(
     who: Identity,
     now: datetime,
 ) -> None:
-    session.add(
-        AssistedAccount(
-            id=str(uuid.uuid4()), unit=unit, account_id=account_id, dossier_id=dossier_id, officer=who.subject, at=now
-        )
-    )
+    repository.add_assisted_account(session, unit, account_id, dossier_id, who.subject, now)
     await ctx.emit(session, AccountAssisted(unit=unit, at=now, dossier_id=dossier_id), unit)
 
 
 async def record_assisted_account(session: AsyncSession, ctx: Context, who: Identity, body: AssistedAccountIn) -> None:
-    unit = _desk_unit(who)
+    unit = access.desk_unit(who)
     if body.dossier_id is not None:
-        _check_desk(who, await _load(session, body.dossier_id))
+        access.check_desk(who, await _load(session, body.dossier_id))
     await _assisted(session, ctx, unit, body.account_id, body.dossier_id, who, ctx.clock())
 
 
 # -- later steps --------------------------------------------------------------------------------------------------
 
 
-def _require_open(d: Dossier, action: str) -> None:
-    if Status(d.status) in CLOSED:
-        raise Conflict(
-            f"Dossier {d.code} is closed ({d.status}); it cannot be {action}.",
-            code="dossier-closed",
-            dossier_status=d.status,
-        )
+async def _version_of(session: AsyncSession, d: dossier.Dossier) -> ProcedureVersion:
+    """The version the dossier is judged by (the one in force when it was submitted)."""
+    found = await catalogue.version_of(session, d.procedure_code, d.procedure_version)
+    if found is None:
+        raise Problem(503, f"The catalogue replica lacks {d.procedure_code} version {d.procedure_version}.")
+    return found
 
 
 async def request_supplement(
     session: AsyncSession, ctx: Context, who: Identity, dossier_id: str, body: SupplementRequestIn
 ) -> DossierOut:
-    d = await _load(session, dossier_id, lock=True)
-    _check_desk(who, d)
-    _require_open(d, "sent back for a supplement")
-    if d.status != Status.RECEIVED:
-        raise Conflict(f"Dossier {d.code} is {d.status}; only a received dossier can be sent back.", code="wrong-state")
-    terms = await _version_of(session, d)
-    components = {c.code: c for c in terms.content.components}
-    unknown = [i for i, code in enumerate(body.missing) if code not in components]
-    if unknown:
-        raise Problem(
-            422,
-            "Unknown component codes.",
-            code="unknown-components",
-            errors=[{"loc": ["body", "missing", i], "msg": f"not a component of {d.procedure_code}"} for i in unknown],
-        )
-    now = ctx.clock()
-    d.status = Status.SUPPLEMENT_REQUESTED.value
-    d.missing = [{"code": c, "name": components[c].name} for c in dict.fromkeys(body.missing)]
-    d.supplement_reason = body.reason
-    d.appointment_at = None  # the clock stops; it restarts from zero when the dossier is complete
-    d.updated_at = now
-    event_id = await ctx.emit(
-        session,
-        DossierSupplementRequested(
-            dossier_id=d.id,
-            code=d.code,
-            at=now,
-            missing=[m["code"] for m in d.missing],
-            reason=body.reason,
-            receiving_unit=d.receiving_unit,
-            procedure_code=d.procedure_code,
-            channel=Channel(d.channel),
-        ),
-        d.id,
-    )
-    await _step(session, d, now, "supplement_requested", who, event_id=event_id, note=body.reason)
-    return dossier_out(d, await repository.documents(session, d.id))
-
-
-async def _version_of(session: AsyncSession, d: Dossier) -> ProcedureVersion:
-    """The version the dossier is judged by (the one in force when it was submitted)."""
-    from services import catalogue_replica
-
-    snapshot = await catalogue_replica.procedure(session, d.procedure_code)
-    if snapshot is not None:
-        for v in snapshot.versions:
-            if v.version == d.procedure_version:
-                return v
-    raise Problem(503, f"The catalogue replica lacks {d.procedure_code} version {d.procedure_version}.")
+    row = await _load(session, dossier_id, lock=True)
+    d = repository.state(row)
+    dossier.check_request_supplement(who, d)
+    version = await _version_of(session, d)
+    decision = dossier.request_supplement(d, who, version.content.components, body.missing, body.reason, ctx.clock())
+    await _write(session, ctx, row, d, decision)
+    return await _answer(session, decision.dossier)
 
 
 async def supplement(
     session: AsyncSession, ctx: Context, who: Identity, dossier_id: str, body: SupplementIn
 ) -> DossierOut:
-    d = await _load(session, dossier_id, lock=True)
-    _check_desk_or_owner(who, d)
-    _require_open(d, "supplemented")
-    if d.status != Status.SUPPLEMENT_REQUESTED:
-        raise Conflict(f"Dossier {d.code} is {d.status}; no supplement was requested.", code="wrong-state")
+    row = await _load(session, dossier_id, lock=True)
+    d = repository.state(row)
+    dossier.check_supplement(who, d)
     version = await _version_of(session, d)
     now = ctx.clock()
-    rows = await _documents(session, who, version, body.documents, Channel(d.channel), now)
-    given = {r["component_code"] for r in rows}
-    still = [m for m in d.missing if m["code"] not in given]
-    if still:
-        raise Problem(
-            422,
-            "The supplement lacks: " + ", ".join(m["code"] for m in still),
-            code="missing-documents",
-            errors=[
-                {"loc": ["body", "documents"], "msg": f"missing component {m['code']}: {m['name']}", "code": m["code"]}
-                for m in still
-            ],
-        )
-    documents = [DossierDocument(dossier_id=d.id, **row) for row in rows]
-    session.add_all(documents)
-    await session.flush()
+    documents = await _documents(session, who, version, body.documents, d.channel, now)
+    given = {doc.component_code for doc in documents}
+    dossier.still_missing(d, given)
+    await repository.add_documents(session, d.id, documents)
     cal = await catalogue.working_calendar(session)
-    first_receipt = d.received_at is None
-    # Asked for by the processing unit (or by the desk after the hand-over): processing goes on where it was.
-    d.status = (Status.PROCESSING if d.handed_over_at is not None else Status.RECEIVED).value
-    d.missing = []
-    d.clock_started_at = now
-    d.appointment_at = catalogue.appointment(cal, now, d.processing_amount, d.processing_unit)
-    d.updated_at = now
-    if first_receipt:
-        d.received_at = now
-        event_id = await ctx.emit(session, _received_event(ctx, d), d.id)
-        await _step(session, d, now, "received", who, event_id=event_id, note="Đã bổ sung đủ hồ sơ")
-    else:
-        event_id = await ctx.emit(
-            session,
-            DossierSupplemented(dossier_id=d.id, code=d.code, at=now, appointment_at=d.appointment_at),
-            d.id,
-        )
-        await _step(session, d, now, "supplemented", who, event_id=event_id)
-    return dossier_out(d, await repository.documents(session, d.id))
+    decision = dossier.supplement(d, who, given, cal, now, ctx.owner_ref(d.applicant_id_number))
+    await _write(session, ctx, row, d, decision)
+    return await _answer(session, decision.dossier)
 
 
 async def refuse(session: AsyncSession, ctx: Context, who: Identity, dossier_id: str, body: RefuseIn) -> DossierOut:
-    d = await _load(session, dossier_id, lock=True)
-    _check_desk(who, d)
-    _require_open(d, "refused")
-    if d.status not in (Status.RECEIVED, Status.SUPPLEMENT_REQUESTED):
-        raise Conflict(f"Dossier {d.code} is {d.status}; the desk can no longer refuse it.", code="wrong-state")
-    now = ctx.clock()
-    d.status = Status.REFUSED.value
-    d.refusal_reasons = list(body.reasons)
-    d.closed_at = now
-    d.updated_at = now
-    event_id = await ctx.emit(
-        session,
-        DossierRefused(dossier_id=d.id, code=d.code, at=now, receiving_unit=d.receiving_unit, reasons=body.reasons),
-        d.id,
-    )
-    await _step(session, d, now, "refused", who, event_id=event_id, note="; ".join(body.reasons))
-    return dossier_out(d, await repository.documents(session, d.id))
+    row = await _load(session, dossier_id, lock=True)
+    d = repository.state(row)
+    decision = dossier.refuse(d, who, body.reasons, ctx.clock())
+    await _write(session, ctx, row, d, decision)
+    return await _answer(session, decision.dossier)
 
 
 async def withdraw(session: AsyncSession, ctx: Context, who: Identity, dossier_id: str, body: WithdrawIn) -> DossierOut:
-    d = await _load(session, dossier_id, lock=True)
-    _check_desk_or_owner(who, d)
-    _require_open(d, "withdrawn")
-    now = ctx.clock()
-    d.status = Status.WITHDRAWN.value
-    d.closed_at = now
-    d.updated_at = now
-    event_id = await ctx.emit(
-        session,
-        DossierWithdrawn(dossier_id=d.id, code=d.code, at=now, reason=body.reason, receiving_unit=d.receiving_unit),
-        d.id,
-    )
-    await _step(session, d, now, "withdrawn", who, event_id=event_id, note=body.reason)
-    return dossier_out(d, await repository.documents(session, d.id))
+    row = await _load(session, dossier_id, lock=True)
+    d = repository.state(row)
+    decision = dossier.withdraw(d, who, body.reason, ctx.clock())
+    await _write(session, ctx, row, d, decision)
+    return await _answer(session, decision.dossier)
 
 
 async def return_result(
     session: AsyncSession, ctx: Context, who: Identity, dossier_id: str, body: ReturnResultIn
 ) -> DossierOut:
-    d = await _load(session, dossier_id, lock=True)
-    _check_desk(who, d)
-    _require_open(d, "returned")
-    if d.status == Status.SUPPLEMENT_REQUESTED:
-        raise Conflict(f"Dossier {d.code} awaits a supplement; there is no result to return.", code="wrong-state")
-    if d.result_at_desk_at is None or not can_move(d.status, Status.RESULT_RETURNED):
-        raise Conflict(
-            f"Dossier {d.code} has no result at the desk yet (it is {d.status}): a result can be returned only once "
-            "the processing unit has decided and the result has come back to the receiving desk.",
-            code="result-not-at-desk",
-            dossier_status=d.status,
-        )
-    now = ctx.clock()
-    d.status = Status.RESULT_RETURNED.value
-    d.closed_at = now
-    d.updated_at = now
-    event_id = await ctx.emit(
-        session,
-        DossierResultReturned(
-            dossier_id=d.id, code=d.code, at=now, channel=body.channel, receiving_unit=d.receiving_unit
-        ),
-        d.id,
-    )
-    await _step(session, d, now, "result_returned", who, event_id=event_id)
-    return dossier_out(d, await repository.documents(session, d.id))
+    row = await _load(session, dossier_id, lock=True)
+    d = repository.state(row)
+    decision = dossier.return_result(d, who, body.channel, ctx.clock())
+    await _write(session, ctx, row, d, decision)
+    return await _answer(session, decision.dossier)
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
 
 
 async def get(session: AsyncSession, who: Identity, dossier_id: str) -> DossierOut:
-    d = await _load(session, dossier_id)
-    _check_read(who, d)
-    return dossier_out(d, await repository.documents(session, d.id))
+    row = await _load(session, dossier_id)
+    access.check_read(who, row)
+    return await _answer(session, repository.state(row))
 
 
 async def for_form(session: AsyncSession, who: Identity, dossier_id: str) -> tuple[Dossier, list[DossierDocument]]:
-    d = await _load(session, dossier_id)
-    _check_read(who, d)
-    return d, await repository.documents(session, d.id)
+    row = await _load(session, dossier_id)
+    access.check_read(who, row)
+    return row, await repository.documents(session, row.id)
 
 
 async def list_dossiers(session: AsyncSession, who: Identity, f: ListFilter) -> DossierPage:
-    unit: str | None = None
-    applicant: str | None = None
-    if who.role is Role.PORTAL:
-        if who.citizen is None:
-            raise _forbidden("The portal lists the dossiers of the citizen it acts for.")
-        applicant = who.citizen.id_number
-        unit = f.unit
-    elif who.role is Role.ADMIN:
-        unit = f.unit
-    elif who.role in UNIT_READERS:
-        if not who.unit:
-            raise _forbidden("Your identity carries no unit.")
-        if f.unit is not None and f.unit != who.unit:
-            raise _forbidden(f"You may list the dossiers of your own unit ({who.unit}) only.")
-        unit = who.unit
-    else:
-        raise _forbidden(f"Role {who.role.value} may not list dossiers.")
+    unit, applicant = access.list_scope(who, f.unit)
     rows, total = await repository.list_dossiers(session, f, unit=unit, applicant_id_number=applicant)
     return DossierPage(
         items=[
@@ -731,14 +351,13 @@ async def track(session: AsyncSession, code: str, phone: str | None, citizen_id:
     )
 
 
-def dossier_out(d: Dossier, documents: list[DossierDocument]) -> DossierOut:
-    status = Status(d.status)
+def dossier_out(d: dossier.Dossier, documents: Sequence[DossierDocument | Document]) -> DossierOut:
     return DossierOut(
         id=d.id,
         code=d.code,
-        status=status,
-        national_status=NATIONAL_STATUS[status],
-        channel=Channel(d.channel),
+        status=d.status,
+        national_status=NATIONAL_STATUS[d.status],
+        channel=d.channel,
         receiving_unit=d.receiving_unit,
         procedure_code=d.procedure_code,
         procedure_version=d.procedure_version,
@@ -770,23 +389,23 @@ def dossier_out(d: Dossier, documents: list[DossierDocument]) -> DossierOut:
         appointment_at=d.appointment_at,
         processing_time=d.processing_amount,
         processing_unit=d.processing_unit,
-        missing=[MissingOut(**m) for m in d.missing],
+        missing=[MissingOut(code=m.code, name=m.name) for m in d.missing],
         supplement_reason=d.supplement_reason,
         refusal_reasons=list(d.refusal_reasons),
-        fees=list(d.fees),
+        fees=[{"code": f.code, "name": f.name, "amount": f.amount} for f in d.fees],
         note=d.note,
         closed_at=d.closed_at,
         forms=_forms(d),
     )
 
 
-def _forms(d: Dossier) -> dict[str, str]:
+def _forms(d: dossier.Dossier) -> dict[str, str]:
     forms = {}
     if d.received_at is not None:
         forms["01"] = f"/dossiers/{d.id}/forms/01"
     if d.missing or d.supplement_reason:
         forms["02"] = f"/dossiers/{d.id}/forms/02"
-    if d.status == Status.REFUSED:
+    if d.status is Status.REFUSED:
         forms["03"] = f"/dossiers/{d.id}/forms/03"
     return forms
 
@@ -798,9 +417,7 @@ async def upload(
     session: AsyncSession, ctx: Context, who: Identity, filename: str, content_type: str, data: bytes
 ) -> UploadOut:
     """Store a document's content (size and type were checked by the endpoint) and remember who uploaded it."""
-    if who.role not in DESK_ROLES and who.role is not Role.PORTAL:
-        raise _forbidden(f"Role {who.role.value} may not upload documents.")
-    owner = upload_owner(who)
+    owner = access.check_upload(who)
     try:
         name = applicants.clean_text(filename)[:255] or "document"
     except ValueError as exc:
@@ -821,7 +438,7 @@ async def upload(
         storage_key=key,
         created_at=ctx.clock(),
     )
-    session.add(record)
+    repository.add_upload(session, record)
     return UploadOut(id=record.id, filename=name, content_type=content_type, size=len(data), sha256=digest)
 
 
@@ -830,7 +447,7 @@ async def document_content(
 ) -> tuple[DossierDocument, bytes]:
     """The file of a dossier's document (1-based position in the dossier's list)."""
     d = await _load(session, dossier_id)
-    _check_read(who, d)
+    access.check_read(who, d)
     documents = await repository.documents(session, d.id)
     if not 1 <= index <= len(documents) or documents[index - 1].storage_key is None:
         raise NotFound(f"Dossier {d.code} has no stored file at position {index}.")
