@@ -26,7 +26,6 @@ from intake.models import (
 )
 from intake.schemas import ListFilter
 from services import catalogue_replica
-from services.bus.outbox import note_enqueued
 from services.bus.tables import outbox
 from services.contracts.intake import Channel
 
@@ -197,8 +196,8 @@ async def insert_submission(
     step: domain.Step,
     event_row: dict[str, Any],
 ) -> None:
-    """Store a new dossier with its documents, its first step and the outbox row of its event
-    (`services.bus.outbox.outbox_row`)."""
+    """Store a new dossier with its documents, its first step and the outbox row of its event (from
+    `EventBuffer.take_rows`)."""
     row = columns(dossier)
     step_row = _step_row(dossier.id, step, event_row["event_id"])
     if session.get_bind().dialect.name == "postgresql":
@@ -214,7 +213,6 @@ async def insert_submission(
         # Their own statement: rows of one multi-row VALUES or of several CTEs would not keep the documents' order
         # (their ids) reliably, and SQLAlchemy does not cache a multi-row VALUES statement.
         await session.execute(_INSERT_DOCUMENT, _document_rows(dossier.id, documents))
-    await note_enqueued(session)
 
 
 async def add_documents(session: AsyncSession, dossier_id: str, documents: Sequence[Document]) -> None:

@@ -45,11 +45,10 @@ from intake.schemas import (
 from intake.settings import Settings
 from intake.storage import FileStorage, StorageUnavailable, content_key
 from services import clock, policy
-from services.bus.outbox import enqueue, outbox_row
+from services.bus.outbox import EventBuffer
 from services.contracts.catalogue import ProcedureVersion
 from services.contracts.intake import AccountAssisted, Channel
 from services.errors import Invalid, NotFound, Problem
-from services.events import CloudEvent, EventPayload, new_event
 from services.identity import Identity
 from services.topics import INTAKE_DOSSIERS
 
@@ -71,17 +70,9 @@ class Context:
     def topic(self) -> str:
         return INTAKE_DOSSIERS.full_name(self.settings.topic_prefix)
 
-    @property
-    def source(self) -> str:
-        return f"/{self.settings.service_name}"
-
-    def event(self, payload: EventPayload, key: str) -> CloudEvent:
-        return new_event(payload, source=self.source, subject=key)
-
-    async def emit(self, session: AsyncSession, payload: EventPayload, key: str) -> str:
-        event = self.event(payload, key)
-        await enqueue(session, event, topic=self.topic, key=key)
-        return event.id
+    def events(self, session: AsyncSession) -> EventBuffer:
+        """The buffer a command's events go through to the outbox (source `/intake`, topic `intake.dossiers`)."""
+        return EventBuffer(session, service=self.settings.service_name, topic=self.topic)
 
     def owner_ref(self, id_number: str) -> str:
         return policy.owner_ref(self.settings.owner_ref_secret.get_secret_value(), id_number)
@@ -104,11 +95,13 @@ async def _load(session: AsyncSession, dossier_id: str, *, lock: bool = False) -
 async def _write(
     session: AsyncSession, ctx: Context, row: Dossier, before: dossier.Dossier, decision: Decision
 ) -> None:
-    """What a command decided: its event in the outbox, its history step, the row's new values."""
+    """What a command decided: its history step, the row's new values, its event in the outbox."""
     assert decision.event is not None
-    event_id = await ctx.emit(session, decision.event, row.id)
-    await repository.add_step(session, row.id, decision.step, event_id)
+    events = ctx.events(session)
+    event = events.add(decision.event, key=row.id)
+    await repository.add_step(session, row.id, decision.step, event.id)
     repository.save(row, before, decision.dossier)
+    await events.write()
 
 
 async def _answer(session: AsyncSession, d: dossier.Dossier) -> DossierOut:
@@ -173,13 +166,13 @@ async def submit(
     )  # fmt: skip
     d = decision.dossier
     assert decision.event is not None
-    event = ctx.event(decision.event, d.id)
-    # Core statements (no unit of work): this is the hot path of the service.
-    await repository.insert_submission(
-        session, d, documents, decision.step, outbox_row(event, topic=ctx.topic, key=d.id)
-    )
+    events = ctx.events(session)
+    events.add(decision.event, key=d.id)
+    # One statement for the dossier, its first step and its event's outbox row: this is the hot path of the service.
+    (outbox_row,) = await events.take_rows()
+    await repository.insert_submission(session, d, documents, decision.step, outbox_row)
     if body.account_assisted and account_id:
-        await _assisted(session, ctx, unit, account_id, d.id, who, now)
+        await _assisted(session, events, unit, account_id, d.id, who, now)
 
     answer = Answer(201, dossier_out(d, documents).model_dump(mode="json"))
     if idempotency_key is not None:
@@ -191,7 +184,7 @@ async def submit(
 
 async def _assisted(
     session: AsyncSession,
-    ctx: Context,
+    events: EventBuffer,
     unit: str,
     account_id: str,
     dossier_id: str | None,
@@ -199,14 +192,15 @@ async def _assisted(
     now: datetime,
 ) -> None:
     repository.add_assisted_account(session, unit, account_id, dossier_id, who.subject, now)
-    await ctx.emit(session, AccountAssisted(unit=unit, at=now, dossier_id=dossier_id), unit)
+    events.add(AccountAssisted(unit=unit, at=now, dossier_id=dossier_id), key=unit)
+    await events.write()
 
 
 async def record_assisted_account(session: AsyncSession, ctx: Context, who: Identity, body: AssistedAccountIn) -> None:
     unit = access.desk_unit(who)
     if body.dossier_id is not None:
         access.check_desk(who, await _load(session, body.dossier_id))
-    await _assisted(session, ctx, unit, body.account_id, body.dossier_id, who, ctx.clock())
+    await _assisted(session, ctx.events(session), unit, body.account_id, body.dossier_id, who, ctx.clock())
 
 
 # -- later steps --------------------------------------------------------------------------------------------------
