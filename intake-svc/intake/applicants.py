@@ -10,8 +10,6 @@ import re
 import unicodedata
 from datetime import date
 
-from services import clock
-
 # Province and centrally governed city codes of the 12-digit citizen id (Circular 07/2016/TT-BCA, 63 codes).
 PROVINCE_CODES = frozenset(
     """001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 025 026 027 030 031 033 034 035 036 037 038 040
@@ -97,7 +95,3 @@ def clean_text(value: str, *, multiline: bool = False) -> str:
     if len(scripts) > 1:
         raise ValueError(f"mixes letters of several scripts ({', '.join(sorted(scripts))})")
     return v
-
-
-def today_vn() -> date:
-    return clock.today_vn()

@@ -9,8 +9,8 @@ from pathlib import Path
 import segno
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from intake.domain.dossier import Status
 from intake.models import Dossier, DossierDocument
-from intake.schemas import Status
 from services import clock
 from services.calendar import VN_TZ
 from services.errors import Conflict, NotFound
