@@ -14,7 +14,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import repository
-from intake.domain.submission import Offer, Terms
+from intake.domain.submission import Offer, Terms, business_day
 from intake.domain.submission import terms as judge_terms
 from services import catalogue_replica
 from services.calendar import WorkingCalendar
@@ -73,7 +73,7 @@ async def terms(
 ) -> Terms:
     """The version in force at `at` and the unit's offering (the same rules as
     `catalogue_replica.version_in_force` and `accepting_units`), from the cache or in one query."""
-    day = catalogue_replica.business_date(at)
+    day = business_day(at)
     found = await cache.terms_row(session, code, unit, day)
     if found is None:
         return judge_terms(code, unit, channel, day, None, None)
