@@ -2,8 +2,9 @@
 every signature intact (the signed bytes as they were) and cryptographically valid, its certificate chaining to a
 trust root, nothing added after the last signature, and the unit the signer's certificate names.
 
-A signature without a timestamp is judged at the present moment (its certificate must still be valid now); with a
-trusted timestamp, the timestamp's time is the signing time reported.
+A signature is judged at the present moment, pyHanko's default: its certificate must still be valid now (a result
+verifiable after its certificate expired needs PAdES-LTA, not done). Revocation (CRL, OCSP) is not fetched. With a
+trusted timestamp, the timestamp's time is the signing time reported, else the time the signer wrote.
 """
 
 from __future__ import annotations
