@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from intake.domain import dossier as rules
-from intake.domain.dossier import CLOSED, Missing, Status
+from intake.domain.dossier import CLOSED, Missing, Status, can_move
 
 from services.contracts.intake import (
     Channel,
@@ -213,3 +215,45 @@ def test_returning_is_for_the_receiving_desk_alone() -> None:
     d = replace(dossier(Status.PROCESSED), result_at_desk_at=NOW)
     for who in (desk(OTHER_WARD), portal(), staff(Role.LEADER)):
         assert refused(lambda who=who: rules.return_result(d, who, Channel.IN_PERSON, NOW)).status in (403, 404)
+
+
+# -- every command, every caller, every status --------------------------------------------------------------------
+
+CALLERS = [desk(), desk(OTHER_WARD), portal(), portal("046090009999"), staff(Role.SPECIALIST), staff(Role.ADMIN, None)]
+COMPONENTS = version().content.components
+COMMANDS = {
+    "request_supplement": lambda d, who: rules.request_supplement(
+        d, who, version().content.components, ["GCS"], "x", NOW
+    ),
+    "supplement": lambda d, who: rules.supplement(d, who, {m.code for m in d.missing}, CALENDAR, NOW, OWNER_REF),
+    "refuse": lambda d, who: rules.refuse(d, who, ["x"], NOW),
+    "withdraw": lambda d, who: rules.withdraw(d, who, "x", NOW),
+    "return_result": lambda d, who: rules.return_result(d, who, Channel.IN_PERSON, NOW),
+}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.sampled_from(list(Status)),
+    st.booleans(),
+    st.sampled_from(range(len(CALLERS))),
+    st.lists(st.sampled_from(sorted(COMMANDS)), min_size=1, max_size=6),
+)
+def test_any_commands_move_the_status_along_the_table_and_close_for_good(
+    start: Status, at_desk: bool, caller: int, commands: list[str]
+) -> None:
+    d = dossier(start, result_at_desk_at=NOW if at_desk else None)
+    who = CALLERS[caller]
+    for name in commands:
+        try:
+            decision = COMMANDS[name](d, who)
+        except Problem as problem:
+            assert problem.status in (403, 404, 409, 422)
+            if d.closed and problem.status == 409:
+                assert problem.code == "dossier-closed"
+            continue
+        assert not d.closed, f"{name} acted on a closed dossier"
+        assert can_move(d.status, decision.dossier.status)
+        assert decision.step.status is decision.dossier.status and decision.event is not None
+        assert (decision.dossier.closed_at is not None) is decision.dossier.closed
+        d = decision.dossier
