@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from routing import status as st
+from routing.domain import status as st
 from routing.service import Journeys
 from services import catalogue_replica
 from services.bus.consumer import Handler, Subscription

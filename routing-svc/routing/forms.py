@@ -8,8 +8,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from routing.domain.status import ACTION_LABELS_VI
 from routing.models import Extension, Journey, JourneyAction, JourneyStep
-from routing.status import ACTION_LABELS_VI
 from services.calendar import VN_TZ
 from services.contracts.routing import NationalStatus
 

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from routing import repository as repo
-from routing import sla
-from routing import status as st
+from routing.domain import sla
+from routing.domain import status as st
 from routing.models import Extension, Hop, Journey, JourneyStep
 from services import catalogue_replica, clock
 from services.bus.consumer import RetryLater

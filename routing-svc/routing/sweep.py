@@ -20,9 +20,9 @@ import structlog
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from routing.domain.sla import due_soon_threshold
 from routing.models import Journey
 from routing.repository import RUNNING_PHASES
-from routing.sla import due_soon_threshold
 from services import catalogue_replica, clock
 from services.bus.kafka import event_headers
 from services.bus.outbox import enqueue

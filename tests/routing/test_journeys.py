@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 from routing import repository as repo
-from routing import status as st
+from routing.domain import status as st
+from routing.domain.status import derive_status
 from routing.service import Actor, Journeys
-from routing.status import derive_status
 
 from services.contracts.intake import Channel, DossierResultReturned
 from services.db import Database

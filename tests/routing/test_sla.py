@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from routing.sla import split_days
+from routing.domain.sla import split_days
 
 from services.calendar import VN_TZ
 from services.contracts.intake import DossierSupplemented

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from routing import status as rs
+from routing.domain import status as rs
 
 from services.contracts.intake import Channel, DossierResultReturned, DossierWithdrawn
 from services.contracts.routing import NationalStatus

@@ -29,9 +29,7 @@ def split_days(total: int, shares: Sequence[int]) -> list[int]:
         return []
     weight = sum(shares)
     if weight <= 0:
-        parts = [0] * len(shares)
-        parts[-1] = total
-        return parts
+        return [0] * (len(shares) - 1) + [total]
     parts: list[int] = []
     cumulative = 0
     running = 0
