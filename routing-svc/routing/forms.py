@@ -8,8 +8,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from routing.domain.model import Journey
 from routing.domain.status import ACTION_LABELS_VI
-from routing.models import Extension, Journey, JourneyAction, JourneyStep
+from routing.models import Extension, JourneyAction
 from services.calendar import VN_TZ
 from services.contracts.routing import NationalStatus
 
@@ -45,7 +46,7 @@ def render_form04(j: Journey, ext: Extension, unit_names: dict[str, str]) -> str
     return _env.get_template("form04.html").render(j=j, ext=ext, names=unit_names)
 
 
-def render_form05(j: Journey, steps: list[JourneyStep], log: list[JourneyAction], unit_names: dict[str, str]) -> str:
+def render_form05(j: Journey, log: list[JourneyAction], unit_names: dict[str, str]) -> str:
     rows: list[dict[str, Any]] = []
     for a in log:
         rows.append(
@@ -61,7 +62,7 @@ def render_form05(j: Journey, steps: list[JourneyStep], log: list[JourneyAction]
         )
     return _env.get_template("form05.html").render(
         j=j,
-        steps=steps,
+        steps=j.steps,
         rows=rows,
         names=unit_names,
         status_label=STATUS_LABELS_VI[NationalStatus(j.status)],

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 from routing import repository as repo
-from routing.domain import status as st
+from routing.domain import rules
+from routing.domain.model import Actor
 from routing.domain.status import derive_status
-from routing.service import Actor, Journeys
+from routing.service import Journeys
 
 from services.contracts.intake import Channel, DossierResultReturned
 from services.db import Database
@@ -209,7 +210,8 @@ async def test_route_step_on_a_merged_unit_stays_at_the_desk(env: Env) -> None:
 
 
 async def test_a_state_change_without_its_actions_and_events_is_never_committed(env: Env) -> None:
-    """Commands write their action log and events when they return; a change that bypasses that fails the commit."""
+    """Commands write their decision's actions and events before they return; a decision saved without writing its
+    events fails the commit."""
     d = received(INTER2)
     await env.start(d)
     db = Database(env.url)
@@ -217,9 +219,10 @@ async def test_a_state_change_without_its_actions_and_events_is_never_committed(
         with pytest.raises(RuntimeError, match="not written"):
             async with db.sessionmaker() as session, session.begin():
                 svc = Journeys(session, env.settings.topic_prefix)
-                j = await svc.load(d.dossier_id)
-                j.officer = "cb.tuphap"
-                svc.log(j, st.ASSIGNED, Actor.system(WARD), officer="cb.tuphap")  # not through a command
+                state = await svc.work.lock(d.dossier_id)
+                assert state is not None
+                decision = rules.assign(state, Actor.system(WARD), "cb.tuphap", None, svc.now())
+                await svc.work.save(decision)  # not through a command: its events are never written
         async with db.sessionmaker() as session:
             j = await repo.journey(session, d.dossier_id)
             assert j is not None and j.officer is None
