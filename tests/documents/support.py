@@ -68,10 +68,10 @@ def _asn1(issued: demo_ca.Issued) -> tuple[asn1_x509.Certificate, keys.PrivateKe
 
 
 @asynccontextmanager
-async def timestamp_authority() -> AsyncIterator[str]:
-    """An RFC 3161 TSA over HTTP on 127.0.0.1 (pyHanko's in-process timestamper, its certificate from the test CA);
-    yields its URL."""
-    stamper = DummyTimeStamper(*_asn1(demo_ca.issue_tsa_certificate(ca())))
+async def timestamp_authority(authority: demo_ca.Issued | None = None) -> AsyncIterator[str]:
+    """An RFC 3161 TSA over HTTP on 127.0.0.1 (pyHanko's in-process timestamper, its certificate from the test CA
+    or `authority`); yields its URL."""
+    stamper = DummyTimeStamper(*_asn1(demo_ca.issue_tsa_certificate(authority or ca())))
 
     async def answer(request: web.Request) -> web.Response:
         query = tsp.TimeStampReq.load(await request.read())

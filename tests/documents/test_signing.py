@@ -12,6 +12,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
+from pyhanko.sign import signers
 
 from services.documents import demo_ca, signing
 from services.documents.certificates import load_pem_certificates
@@ -61,6 +62,15 @@ async def test_a_timestamp_from_the_configured_tsa_is_carried_and_trusted() -> N
     assert verdict.valid and verdict.timestamped, verdict
 
 
+async def test_a_timestamp_from_an_authority_nobody_trusts_is_not_trusted() -> None:
+    async with timestamp_authority(demo_ca.make_ca("unknown TSA CA")) as url:
+        signed = await sign_pdf(
+            result_pdf(), signer(), CENTRE, stamper=signing.timestamper(DocumentSettings(tsa_url=url))
+        )
+    verdict = await validator().validate(signed)
+    assert verdict.code == "untrusted" and "timestamp" in verdict.reason, verdict
+
+
 async def test_bytes_changed_after_signing_are_found() -> None:
     signed = bytearray(await sign_pdf(result_pdf(), signer(), CENTRE))
     inside_first_stream = signed.index(b"stream\n") + 20
@@ -80,6 +90,16 @@ async def test_an_incremental_update_appended_after_signing_is_found() -> None:
     assert appended.getvalue().startswith(signed)
     verdict = await validator().validate(appended.getvalue())
     assert verdict.code == "modified-after-signing", verdict
+
+
+async def test_another_units_signature_added_after_ours_is_found() -> None:
+    ours = await sign_pdf(result_pdf(), signer(), CENTRE)
+    justice = signer(JUSTICE, JUSTICE_NAME).signer
+    countersigner = signers.PdfSigner(signers.PdfSignatureMetadata(field_name="Other"), signer=justice)
+    countersigned = BytesIO()
+    await countersigner.async_sign_pdf(IncrementalPdfFileWriter(BytesIO(ours)), output=countersigned)
+    verdict = await validator().validate(countersigned.getvalue())
+    assert verdict.code == "wrong-unit" and CENTRE in verdict.reason and JUSTICE in verdict.reason, verdict
 
 
 async def test_a_signature_from_another_ca_is_not_trusted() -> None:
@@ -148,3 +168,10 @@ async def test_the_keystore_signs_for_each_unit_from_the_demo_folder(tmp_path: P
     with pytest.raises(DocumentError) as caught:
         await ResultSigner(settings).sign(result_pdf(), "002.00.00.H57")
     assert caught.value.code == "no-signing-key"
+
+
+def test_the_demo_tool_writes_the_ca_and_a_keystore_per_unit(tmp_path: Path) -> None:
+    demo_ca.main([str(tmp_path), "--passphrase", "p", "--unit", f"{CENTRE}={CENTRE_NAME}", "--unit", JUSTICE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ca.pem", f"{CENTRE}.p12", f"{JUSTICE}.p12"])
+    loaded = signing.load_pkcs12((tmp_path / f"{CENTRE}.p12").read_bytes(), "p")
+    assert (loaded.unit, loaded.holder) == (CENTRE, CENTRE_NAME)
