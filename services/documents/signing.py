@@ -13,6 +13,7 @@ signature already there names another unit), `wrong-unit` (the certificate does 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -31,6 +32,21 @@ from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 from services.documents.certificates import holder_of, unit_of, validity
 from services.documents.errors import DocumentError
 from services.documents.settings import DocumentSettings
+
+#: What pyHanko raises while it reads a damaged file: its own errors, and those of the structure it met instead of
+#: what it expected (its reader checks some of the structure with asserts; zlib's error is a stream that does not
+#: inflate). tests/documents/test_damaged.py flips bits to find them.
+DAMAGED = (
+    PdfError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    NotImplementedError,
+    zlib.error,
+)
 
 
 class _KeptKeySigner(signers.SimpleSigner):
@@ -116,6 +132,10 @@ def check_certificate(signer: UnitSigner, unit: str, at: datetime) -> None:
         )
 
 
+def _unreadable(exc: Exception) -> DocumentError:
+    return DocumentError("not-a-pdf", f"The file is not a readable PDF: {exc}")
+
+
 def open_pdf(data: bytes) -> PdfFileReader:
     """The PDF's reader; `not-a-pdf` or `encrypted-pdf` refused."""
     if not data.startswith(b"%PDF-"):
@@ -125,8 +145,8 @@ def open_pdf(data: bytes) -> PdfFileReader:
         encrypted = reader.encrypted
         if not encrypted:
             _ = reader.root
-    except (PdfError, ValueError, KeyError) as exc:
-        raise DocumentError("not-a-pdf", f"The file is not a readable PDF: {exc}") from None
+    except DAMAGED as exc:
+        raise _unreadable(exc) from None
     if encrypted:
         raise DocumentError("encrypted-pdf", "The PDF is encrypted: an electronic result must be readable by anyone.")
     return reader
@@ -145,13 +165,16 @@ async def sign_pdf(
     """The PDF signed for `unit` (incrementally, after any signature of the same unit already there)."""
     check_certificate(signer, unit, at or datetime.now(UTC))
     reader = open_pdf(data)
-    existing = reader.embedded_regular_signatures
-    for signature in existing:
-        other = unit_of(signature.signer_cert)
+    try:
+        existing = reader.embedded_regular_signatures
+        others = [(signature.signer_cert, unit_of(signature.signer_cert)) for signature in existing]
+    except DAMAGED as exc:
+        raise _unreadable(exc) from None
+    for certificate, other in others:
         if other != unit:
             raise DocumentError(
                 "signed-by-another",
-                f"The PDF is already signed by {holder_of(signature.signer_cert)} ({other or 'no unit'}).",
+                f"The PDF is already signed by {holder_of(certificate)} ({other or 'no unit'}).",
             )
     metadata = signers.PdfSignatureMetadata(
         field_name=f"motcua_{unit.replace('.', '_')}_{len(existing) + 1}",
@@ -165,8 +188,10 @@ async def sign_pdf(
     output = BytesIO()
     try:
         await pdf_signer.async_sign_pdf(IncrementalPdfFileWriter(BytesIO(data)), output=output)
-    except (SigningError, PdfError) as exc:
+    except SigningError as exc:
         raise DocumentError("unsignable-pdf", f"The PDF cannot be signed: {exc}") from None
+    except DAMAGED as exc:
+        raise _unreadable(exc) from None
     return output.getvalue()
 
 

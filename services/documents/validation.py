@@ -24,7 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 from services.documents.certificates import holder_of, load_pem_certificates, unit_of
 from services.documents.errors import DocumentError
 from services.documents.settings import DocumentSettings
-from services.documents.signing import open_pdf
+from services.documents.signing import DAMAGED, open_pdf
 
 VALID = "valid"
 
@@ -67,6 +67,8 @@ class Validator:
             signatures = open_pdf(data).embedded_regular_signatures
         except DocumentError as refused:
             return Verdict(refused.code, refused.detail, sha256)
+        except DAMAGED as exc:
+            return Verdict("not-a-pdf", f"The file is not a readable PDF: {exc}", sha256)
         if not signatures:
             return Verdict("unsigned", "The PDF carries no signature.", sha256)
         units = set()
@@ -76,7 +78,7 @@ class Validator:
                 status = await async_validate_pdf_signature(
                     signature, signer_validation_context=self._context(), ts_validation_context=self._context()
                 )
-            except (SignatureValidationError, ValueError) as exc:
+            except (SignatureValidationError, *DAMAGED) as exc:
                 return Verdict("invalid-signature", f"A signature cannot be validated: {exc}", sha256)
             problem = _problem(status, last)
             if problem is not None:
