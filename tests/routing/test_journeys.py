@@ -234,3 +234,33 @@ async def test_a_state_change_without_its_actions_and_events_is_never_committed(
     finally:
         await db.dispose()
     await assert_log_matches(env, d.dossier_id)
+
+
+async def test_several_commands_on_one_journey_in_one_transaction(env: Env) -> None:
+    """One transaction's commands share what they read of the journey (locked once, its steps, hops and action
+    number kept): a hop sent and answered in the same transaction is written answered, the actions numbered in
+    order."""
+    d = received(INTER3)
+    db = Database(env.url)
+    try:
+        async with db.sessionmaker() as session, session.begin():
+            svc = Journeys(session, env.settings.topic_prefix)
+            await svc.start(d)
+            sent = await svc.complete(d.dossier_id, Actor.system(WARD), None, "đủ điều kiện")
+            assert sent.pending_hop_id is not None
+            accepted = await svc.accept_hop(d.dossier_id, sent.pending_hop_id, Actor.system(CITY_JUSTICE))
+            assert (accepted.holder_unit, accepted.current_step) == (CITY_JUSTICE, 2)
+    finally:
+        await db.dispose()
+    j = await env.journey(d.dossier_id)
+    assert (j["holder_unit"], j["pending_unit"], j["phase"], j["status"]) == (CITY_JUSTICE, None, "active", 4)
+    assert [(h["state"], h["decided_by"]) for h in j["hops"]] == [("accepted", "routing")]
+    assert [s["state"] for s in j["steps"]] == ["done", "active", "planned"]
+    await env.wait_events(d.dossier_id, "hop.accepted.v1")
+    assert env.tap.types(d.dossier_id) == [
+        "routing.journey.started",
+        "routing.step.completed",
+        "routing.hop.requested",
+        "routing.hop.accepted",
+    ]
+    await assert_log_matches(env, d.dossier_id)
