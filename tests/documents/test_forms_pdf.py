@@ -17,8 +17,12 @@ from intake import forms as intake_forms
 from intake.models import Dossier, DossierDocument
 from pyhanko.pdf_utils.reader import PdfFileReader
 from routing import forms as routing_forms
-from routing.models import Extension, Journey, JourneyAction, JourneyStep
+from routing.domain import rules
+from routing.domain.model import Journey, PlannedStep, Route
+from routing.models import Extension, JourneyAction
 
+from services.calendar import WorkingCalendar
+from services.contracts.intake import Channel, DossierReceived
 from services.documents import qr
 from services.documents.pdf import QR_CAPTION, form_pdf
 from services.documents.settings import DocumentSettings
@@ -56,10 +60,17 @@ DOCUMENTS = [
 
 
 def journey() -> Journey:
-    return Journey(
-        code=CODE, procedure_code="1.900001", procedure_version=2, receiving_unit="000.00.31.H57",
-        received_at=at(4, 2), original_due_at=at(9, 10), due_at=at(14, 10), status=4,
+    """The journey routing's own rules start for the dossier: a city step, then a province step."""
+    received = DossierReceived(
+        dossier_id="d-7", code=CODE, procedure_code="1.900001", procedure_version=2, field_code="G09-HT",
+        receiving_unit="000.00.31.H57", channel=Channel.IN_PERSON, applicant_kind="citizen", received_at=at(4, 2),
+        appointment_at=at(9, 10),
     )  # fmt: skip
+    route = Route(
+        steps=(PlannedStep(1, "city", "001.00.31.H57", 40), PlannedStep(2, "province", "001.00.00.H57", 60)),
+        inter_level=True,
+    )
+    return rules.start(received, route, None, WorkingCalendar()).journey
 
 
 def form_html(form: str) -> str:
@@ -81,12 +92,6 @@ def form_html(form: str) -> str:
     )  # fmt: skip
     if form == "04":
         return routing_forms.render_form04(journey(), extension, NAMES)
-    steps = [
-        JourneyStep(seq=1, level="city", unit="001.00.31.H57", working_days=1, due_at=at(7, 10),
-                    completed_at=at(7, 3), late=False),
-        JourneyStep(seq=2, level="province", unit="001.00.00.H57", working_days=2, due_at=at(14, 10),
-                    completed_at=None, late=None),
-    ]  # fmt: skip
     log = [
         JourneyAction(at=at(4, 2), action="received", actor="demo.desk", role="desk", unit="000.00.31.H57",
                       note=None),
@@ -95,7 +100,7 @@ def form_html(form: str) -> str:
         JourneyAction(at=at(7, 4), action="extended", actor="chuyenvien.tuphap", role="specialist",
                       unit="001.00.00.H57", note="Xin lỗi, hẹn lại ngày trả"),
     ]  # fmt: skip
-    return routing_forms.render_form05(journey(), steps, log, NAMES)
+    return routing_forms.render_form05(journey(), log, NAMES)
 
 
 class _Text(HTMLParser):
