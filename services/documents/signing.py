@@ -8,7 +8,8 @@ incremental update that leaves the signed document's bytes as they were.
 Refusals (`DocumentError`, a 422 once a service maps it): `not-a-pdf`, `encrypted-pdf`, `signed-by-another` (a
 signature already there names another unit), `wrong-unit` (the certificate does not name the issuing unit),
 `certificate-expired`, `certificate-not-yet-valid`, `no-unit` (the certificate names no unit), `no-signing-key`,
-`bad-keystore`, `unsignable-pdf` (pyHanko cannot add a signature: a certification that forbids it, a damaged file).
+`bad-keystore`, `unsignable-pdf` (pyHanko cannot add a signature: a certification that forbids it),
+`timestamp-unavailable` (the TSA did not answer: nothing is signed, the call may be tried again; a 503 rather).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampRequestError
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from services.documents.certificates import holder_of, unit_of, validity
@@ -190,6 +191,9 @@ async def sign_pdf(
         await pdf_signer.async_sign_pdf(IncrementalPdfFileWriter(BytesIO(data)), output=output)
     except SigningError as exc:
         raise DocumentError("unsignable-pdf", f"The PDF cannot be signed: {exc}") from None
+    except TimestampRequestError as exc:
+        where = getattr(stamper, "url", "configured")
+        raise DocumentError("timestamp-unavailable", f"The timestamp authority {where} did not answer: {exc}") from None
     except DAMAGED as exc:
         raise _unreadable(exc) from None
     return output.getvalue()

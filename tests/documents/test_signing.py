@@ -3,6 +3,7 @@ certificate; altered and appended-to PDFs found out by the validator."""
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -175,3 +176,13 @@ def test_the_demo_tool_writes_the_ca_and_a_keystore_per_unit(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ca.pem", f"{CENTRE}.p12", f"{JUSTICE}.p12"])
     loaded = signing.load_pkcs12((tmp_path / f"{CENTRE}.p12").read_bytes(), "p")
     assert (loaded.unit, loaded.holder) == (CENTRE, CENTRE_NAME)
+
+
+async def test_a_timestamp_authority_that_does_not_answer_is_a_refusal_with_nothing_signed() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    stamper = signing.timestamper(DocumentSettings(tsa_url=f"http://127.0.0.1:{port}/tsa"))
+    with pytest.raises(DocumentError) as caught:
+        await sign_pdf(result_pdf(), signer(), CENTRE, stamper=stamper)
+    assert caught.value.code == "timestamp-unavailable" and str(port) in caught.value.detail
