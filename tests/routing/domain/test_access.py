@@ -27,11 +27,12 @@ def who(role: Role, unit: str | None) -> Identity:
 
 
 def test_only_staff_bound_to_a_unit_act() -> None:
-    for caller in (who(Role.PORTAL, None), who(Role.ADMIN, None), who(Role.SPECIALIST, None)):
+    systems = [who(role, WARD) for role in (Role.PORTAL, Role.WALLET, Role.INTEGRATION)]  # a unit makes no staff
+    for caller in (*systems, who(Role.ADMIN, None), who(Role.SPECIALIST, None)):
         with pytest.raises(Problem) as exc:
             access.staff_actor(caller)
         assert (exc.value.status, exc.value.code) == (403, "forbidden")
-    for role in (Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER):
+    for role in (Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER, Role.ADMIN):
         actor = access.staff_actor(who(role, WARD))
         assert (actor.unit, actor.role, actor.subject) == (WARD, role.value, f"{role.value}@{WARD}")
 
@@ -73,6 +74,8 @@ def test_who_reads_a_journey() -> None:
         who(Role.SPECIALIST, WARD_B): False,
         who(Role.SPECIALIST, CITY): False,  # only a leader reads below their unit
         who(Role.PORTAL, None): False,
+        who(Role.WALLET, WARD): False,
+        who(Role.INTEGRATION, WARD): False,
     }
     for caller, may in readers.items():
         assert access.reads_subtree(caller) is (caller.role is Role.LEADER)
