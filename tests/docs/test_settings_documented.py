@@ -21,6 +21,7 @@ SERVICES = {
     "routing": "routing-svc",
     "payment": "payment-svc",
     "stats": "stats-svc",
+    "connect": "connect-svc",
     "gateway": "gateway",
 }
 _VARIABLE = re.compile(r"`([A-Z][A-Z0-9_]*[A-Z0-9])`")

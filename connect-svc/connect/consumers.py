@@ -1,0 +1,35 @@
+"""What connect-svc consumes: intake's, routing's and payment's events about a dossier, in one consumer group so
+that one transaction at a time takes a dossier's sequence numbers (the dossier's row is locked)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connect import service
+from connect.domain.records import EVENTS
+from services.bus.consumer import Subscription
+from services.events import CloudEvent
+from services.settings import ServiceSettings
+from services.topics import INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ROUTING_JOURNEYS
+
+GROUP = "connect.portal"
+
+
+def subscriptions(
+    settings: ServiceSettings, on_committed: Callable[[CloudEvent], None] | None = None
+) -> list[Subscription]:
+    async def take(session: AsyncSession, envelope: CloudEvent, payload: Any) -> None:
+        await service.take_event(session, envelope, payload)
+
+    prefix = settings.topic_prefix
+    return [
+        Subscription(
+            name=GROUP,
+            topics=[t.full_name(prefix) for t in (INTAKE_DOSSIERS, ROUTING_JOURNEYS, PAYMENT_PAYMENTS)],
+            handlers=dict.fromkeys(EVENTS, take),
+            on_committed=on_committed,
+        )
+    ]

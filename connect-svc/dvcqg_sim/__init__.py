@@ -1,0 +1,1 @@
+"""A national public service portal (DVCQG) for tests and `make run`: its integration protocol, not the service."""
