@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
-for svc in catalogue intake routing payment stats; do
+for svc in catalogue intake routing payment stats connect; do
   alembic -c "$svc-svc/alembic.ini" upgrade head
   echo "migrated $svc"
 done

@@ -17,6 +17,10 @@ export PAYMENT_VNPAY_API_URL="${PAYMENT_VNPAY_API_URL:-$providers/merchant_webap
 export PAYMENT_PAYOS_API_URL="${PAYMENT_PAYOS_API_URL:-$providers}"
 export PAYMENT_MOMO_API_URL="${PAYMENT_MOMO_API_URL:-$providers}"
 export PAYMENT_ZALOPAY_API_URL="${PAYMENT_ZALOPAY_API_URL:-$providers}"
+# connect-svc tells the national-portal simulator (the Procfile's `portal`) of every dossier; the gateway routes
+# /api/v1/deliveries to it.
+export CONNECT_PORTAL_URL="${CONNECT_PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT:-8191}}"
+export GATEWAY_CONNECT_URL="${GATEWAY_CONNECT_URL:-http://127.0.0.1:${CONNECT_PORT:-8106}}"
 
 deploy/kafka/kafka.sh start var/kafka 9092 9093
 trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT

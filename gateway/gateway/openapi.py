@@ -18,7 +18,8 @@ from gateway import callbacks
 from gateway.settings import Settings
 
 SERVICE_NAMES = {"catalogue": "catalogue-svc", "dossiers": "intake-svc", "routing": "routing-svc",
-                 "payments": "payment-svc", "stats": "stats-svc"}
+                 "payments": "payment-svc", "stats": "stats-svc",
+                 "deliveries": "connect-svc"}
 HIDDEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 

@@ -32,6 +32,8 @@ class Settings(ServiceSettings):
     routing_url: str = "http://127.0.0.1:8103"
     payment_url: str = "http://127.0.0.1:8104"
     stats_url: str = "http://127.0.0.1:8105"
+    #: connect-svc (the deliveries to the national portal, /api/v1/deliveries); unset: that family is not routed.
+    connect_url: str | None = None
     #: True: /api/v1/catalogue/procedures reaches catalogue-svc at /procedures. False: the path is forwarded as is.
     strip_prefix: bool = True
     connect_timeout: float = 2.0
@@ -110,6 +112,7 @@ class Settings(ServiceSettings):
             "routing": self.routing_url,
             "payment": self.payment_url,
             "stats": self.stats_url,
+            **({"connect": self.connect_url} if self.connect_url else {}),
         }
 
     @field_validator("callback_path_tokens", "callback_allowed_networks")
@@ -148,4 +151,5 @@ class Settings(ServiceSettings):
             "routing": self.routing_url,
             "payments": self.payment_url,
             "stats": self.stats_url,
+            **({"deliveries": self.connect_url} if self.connect_url else {}),
         }

@@ -33,9 +33,9 @@ def instructions(text: str) -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in joined.splitlines() if line.strip()]
 
 
-def test_the_services_are_the_six_of_the_system() -> None:
+def test_the_services_are_the_seven_of_the_system() -> None:
     assert [s.directory for s in SERVICES] == [
-        "catalogue-svc", "gateway", "intake-svc", "payment-svc", "routing-svc", "stats-svc",
+        "catalogue-svc", "connect-svc", "gateway", "intake-svc", "payment-svc", "routing-svc", "stats-svc",
     ]
 
 
