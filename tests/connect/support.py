@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +19,17 @@ from dvcqg_sim.portal import build_app as build_portal
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from services.bus.kafka import event_headers, new_producer
 from services.contracts import intake, payment
-from services.events import EventPayload, new_event
+from services.events import EventPayload
 from services.identity import Identity, Role, mint
-from services.topics import DOMAIN_TOPICS, INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ROUTING_JOURNEYS, ensure_topics
+from services.topics import INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ROUTING_JOURNEYS
 from tests.harness import migrate, serve
+from tests.support.topics import Publisher
+from tests.support.wait import wait_for
 
 #: Fast retries and a short cool-down, so that an outage of the portal is over in seconds.
 FAST = {
+    "db_pool_size": 3,
     "relay_poll_interval": 0.1,
     "consumer_retry_backoff": 0.05,
     "consumer_fetch_min_bytes": 1,
@@ -63,16 +65,6 @@ async def on_socket(app: FastAPI) -> AsyncIterator[str]:
         sock.close()
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        assert asyncio.get_running_loop().time() < deadline, f"not seen in {timeout} s: {what}"
-        await asyncio.sleep(0.05)
-
-
 @dataclass
 class Portal:
     """The simulator, over HTTP."""
@@ -98,7 +90,7 @@ class Connect:
     settings: Settings
     apps: list[FastAPI]
     clients: list[httpx.AsyncClient]
-    producer: Any
+    publisher: Publisher
     portal: Portal
 
     @property
@@ -110,21 +102,14 @@ class Connect:
         return {"x-motcua-identity": token}
 
     async def publish(self, event: EventPayload) -> str:
+        """As the owning service's relay would: intake's, payment's or routing's topic, keyed by dossier id."""
         if isinstance(event, intake.DossierRef):
             topic = INTAKE_DOSSIERS
         elif isinstance(event, payment.BillEvent):
             topic = PAYMENT_PAYMENTS
         else:
             topic = ROUTING_JOURNEYS
-        key = str(getattr(event, "dossier_id"))  # noqa: B009
-        envelope = new_event(event, source="/tests", subject=key)
-        await self.producer.send_and_wait(
-            topic.full_name(self.settings.topic_prefix),
-            value=envelope.to_json(),
-            key=key.encode(),
-            headers=event_headers(envelope.type, None),
-        )
-        return envelope.id
+        return (await self.publisher.send(topic.name, str(getattr(event, "dossier_id")), event)).id  # noqa: B009
 
     async def taken_by_connect(self, event_id: str) -> bool:
         async with self.apps[0].state.db.sessionmaker() as session:
@@ -136,7 +121,12 @@ class Connect:
         is then the order connect-svc reads them in, across topics too)."""
         for event in events:
             event_id = await self.publish(event)
-            await until(lambda event_id=event_id: self.taken_by_connect(event_id), f"{type(event).__name__} taken")
+            await wait_for(
+                lambda event_id=event_id: self.taken_by_connect(event_id),
+                60,
+                interval=0.02,
+                what=f"{type(event).__name__} taken by connect-svc",
+            )
 
     async def deliveries(self, code: str | None = None) -> list[Delivery]:
         async with self.apps[0].state.db.sessionmaker() as session:
@@ -157,8 +147,8 @@ async def connect_env(
 ) -> AsyncIterator[Connect]:
     """The portal simulator and `replicas` connect-svc apps on one database, consuming the session's broker."""
     await migrate("connect-svc", url)
-    await ensure_topics(bootstrap, prefix, DOMAIN_TOPICS)
     async with AsyncExitStack() as stack:
+        publisher = await stack.enter_async_context(Publisher(bootstrap, prefix, source="/tests"))
         portal_url = await stack.enter_async_context(on_socket(build_portal()))
         portal = Portal(await stack.enter_async_context(httpx.AsyncClient(base_url=portal_url, timeout=30)))
         settings = Settings(
@@ -168,9 +158,6 @@ async def connect_env(
             portal_url=portal_url,
             **{**FAST, **overrides},
         )
-        producer = new_producer(bootstrap, client_id="connect-tests")
-        await producer.start()
-        stack.push_async_callback(producer.stop)
         apps = [build_app(settings) for _ in range(replicas)]
         clients = [await stack.enter_async_context(serve(app)) for app in apps]
-        yield Connect(settings, apps, clients, producer, portal)
+        yield Connect(settings, apps, clients, publisher, portal)

@@ -13,7 +13,8 @@ from connect.domain.records import Kind
 from services.events import EventPayload
 from tests.conftest import Broker, DatabaseFactory
 from tests.connect.domain.events import journey
-from tests.connect.support import Connect, connect_env, until
+from tests.connect.support import Connect, connect_env
+from tests.support.wait import wait_for
 
 
 def new_dossier() -> tuple[str, str, list[EventPayload]]:
@@ -39,7 +40,7 @@ async def all_taken(env: Connect, code: str, count: int) -> list[dict[str, Any]]
         assert len(taken) <= count, f"the portal took more than {count} records of {code}"
         return taken if len(taken) == count else None
 
-    return list(await until(check, f"{count} records of {code} at the portal"))
+    return list(await wait_for(check, 60, interval=0.05, what=f"{count} records of {code} at the portal"))
 
 
 def assert_in_order_once(taken: list[dict[str, Any]], want: list[tuple[str, dict[str, Any]]]) -> None:
@@ -62,7 +63,7 @@ async def test_a_dossier_received_routed_and_returned_arrives_with_every_step_in
         assert state["refused"] == []
         deliveries = await env.deliveries(code)
         assert [d.seq for d in deliveries] == list(range(1, 21))
-        await until(lambda: _all_acknowledged(env, code), "every delivery acknowledged")
+        await wait_for(lambda: _all_acknowledged(env, code), 60, interval=0.05, what="every delivery acknowledged")
         assert (await env.portal.state())["sign_ins"] == 1
 
 
@@ -83,7 +84,7 @@ async def test_the_portal_down_for_a_while_then_back_loses_nothing_doubles_nothi
             page = await env.list(state="pending")
             return any(item["attempts"] >= 2 and "503" in (item["last_answer"] or "") for item in page["items"])
 
-        await until(failed_attempts, "attempts failing while the portal is down")
+        await wait_for(failed_attempts, 60, interval=0.05, what="attempts failing while the portal is down")
         assert (await env.portal.state())["log"] == []
         metrics = (await env.client.get("/metrics")).text
         assert 'connect_portal_circuit_open{party="dvcqg"} 1.0' in metrics
@@ -91,7 +92,7 @@ async def test_the_portal_down_for_a_while_then_back_loses_nothing_doubles_nothi
         for _, code, events in dossiers:
             assert_in_order_once(await all_taken(env, code, 20), expected(events))
         for _, code, _ in dossiers:
-            await until(lambda code=code: _all_acknowledged(env, code), "acknowledged")
+            await wait_for(lambda code=code: _all_acknowledged(env, code), 60, interval=0.05, what="acknowledged")
 
 
 async def test_an_expired_session_is_renewed_and_the_records_still_go(
@@ -119,7 +120,7 @@ async def test_a_rejected_record_is_parked_with_the_portals_message_and_sent_aga
         async def parked() -> list[dict[str, Any]]:
             return list((await env.list(state="parked"))["items"])
 
-        (item,) = await until(parked, "the rejected record parked")
+        (item,) = await wait_for(parked, 60, interval=0.05, what="the rejected record parked")
         assert item["dossier_code"] == code and item["kind"] == Kind.DOSSIER.value and item["seq"] == 1
         assert item["last_answer"] == message and item["attempts"] == 1
         await asyncio.sleep(0.3)  # time for a worker that would wrongly send later records
@@ -132,7 +133,7 @@ async def test_a_rejected_record_is_parked_with_the_portals_message_and_sent_aga
         assert again.status_code == 200, again.text
         assert (again.json()["state"], again.json()["attempts"]) == ("pending", 0)
         assert_in_order_once(await all_taken(env, code, 20), expected(events))
-        await until(lambda: _all_acknowledged(env, code), "acknowledged")
+        await wait_for(lambda: _all_acknowledged(env, code), 60, interval=0.05, what="acknowledged")
         twice = await env.client.post(f"/{item['id']}/resend", headers=env.admin())
         assert twice.status_code == 409 and twice.headers["content-type"] == "application/problem+json"
         missing = await env.client.post("/999999/resend", headers=env.admin())
@@ -144,7 +145,7 @@ async def test_two_replicas_at_once_send_each_record_once_in_order(
 ) -> None:
     url = await databases.new("connect")
     async with connect_env(
-        url, broker.bootstrap, topic_prefix, replicas=2, delivery_batch=20, records_per_call=5
+        url, broker.bootstrap, topic_prefix, replicas=2, delivery_batch=2, records_per_call=2
     ) as env:
         await env.portal.faults(slow_seconds=0.05)
         dossiers = [new_dossier() for _ in range(8)]
@@ -152,9 +153,13 @@ async def test_two_replicas_at_once_send_each_record_once_in_order(
         # that wait for it)
         ids = await asyncio.gather(*(env.publish(e) for _, _, events in dossiers for e in events))
         for event_id in ids:
-            await until(lambda event_id=event_id: env.taken_by_connect(event_id), "every event taken")
+            await wait_for(
+                lambda event_id=event_id: env.taken_by_connect(event_id), 60, interval=0.05, what="every event taken"
+            )
         for _, code, _ in dossiers:
-            await until(lambda code=code: _all_acknowledged(env, code), f"{code} acknowledged")
+            await wait_for(
+                lambda code=code: _all_acknowledged(env, code), 60, interval=0.05, what=f"{code} acknowledged"
+            )
         for _, code, _ in dossiers:
             deliveries = await env.deliveries(code)
             # in sequence, but for the first dossier record: it goes ahead of the steps read before it

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import DatabaseFactory
 from tests.harness import ROOT
 
-SERVICES = ["catalogue-svc", "intake-svc", "routing-svc", "payment-svc", "stats-svc", "gateway"]
+SERVICES = ["catalogue-svc", "intake-svc", "routing-svc", "payment-svc", "stats-svc", "connect-svc", "gateway"]
 BASE = "base"
 
 Schema = dict[str, Any]
