@@ -93,6 +93,7 @@ R = "/api/v1/routing"
 P = "/api/v1/payments"
 K = "/api/v1/callbacks"
 S = "/api/v1/stats"
+V = "/api/v1/deliveries"
 A = "/api/v1/auth"
 
 #: A dossier's reading: the citizen's own, the unit's staff, an administrator.
@@ -185,6 +186,10 @@ OPERATIONS: tuple[Operation, ...] = (
     # stats-svc
     *(_op("GET", f"{S}/reports/{report}", **_REPORT_READERS)
       for report in ("quarterly", "ii06a", "ii06a.csv", "indicators", "report.xlsx", "page")),
+    # connect-svc: what the national portal was sent, for administrators
+    _op("GET", V, "?state=parked: what the portal refused or never took", admin=_A),
+    _op("GET", f"{V}/{{delivery_id}}", admin=_A),
+    _op("POST", f"{V}/{{delivery_id}}/resend", "a parked delivery, once its cause is fixed", admin=_A),
 )
 
 

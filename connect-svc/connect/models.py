@@ -1,8 +1,9 @@
 """Tables owned by connect-svc.
 
-- `portal_dossiers`: per dossier, the portal's view of it (`connect.domain.records.PortalDossier` as JSON), the
-  next sequence number of its deliveries, and whether the portal holds the dossier yet (`on_portal`: a dossier
-  record of it was acknowledged; its later dossier records go with `isUpdating`).
+- `portal_dossiers`: per dossier, the portal's view of it (`connect.domain.records.PortalDossier` as JSON) and the
+  next sequence number of its deliveries. The portal holds the dossier once a dossier record of it was
+  acknowledged (its later dossier records go with `isUpdating`): that is read from `deliveries`, which only the
+  workers update, so that a worker never waits on a row the consumers lock.
 - `deliveries`: every record for the portal, one per change: which dossier, kind (dossier / step), the event it
   came from (unique with its position among that event's changes), its sequence in the dossier, the record, its
   state (connect.domain.delivery.State), attempts, when the next is due, the last answer or error, the worker's
@@ -29,7 +30,6 @@ class PortalDossier(Base):  # type: ignore[misc, valid-type]
     code: Mapped[str] = mapped_column(String(64), index=True)
     view: Mapped[dict[str, Any]] = mapped_column(JSON)
     next_seq: Mapped[int] = mapped_column(Integer, default=1)
-    on_portal: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -28,27 +28,46 @@ _update_dossier = (
 )
 _insert_deliveries = insert(d)
 
+_acknowledged = d.alias("acknowledged")
+
+
+def _portal_holds(dossier_id: Any) -> Any:
+    """The portal has acknowledged a dossier record of this dossier (later ones go with `isUpdating`)."""
+    return (
+        exists()
+        .where(
+            _acknowledged.c.dossier_id == dossier_id,
+            _acknowledged.c.kind == Kind.DOSSIER.value,
+            _acknowledged.c.state == State.ACKNOWLEDGED.value,
+        )
+        .correlate_except(_acknowledged)
+    )
+
+
 #: A delivery may go when it is due, not in flight under a live lease, and nothing of its dossier before it is
 #: still undelivered — except that the first dossier record goes ahead of the steps waiting for the portal to hold
 #: the dossier (routing's events can be read before intake's), and a step never goes before the portal holds it.
-_blocked = exists().where(
-    _earlier.c.dossier_id == d.c.dossier_id,
-    _earlier.c.seq < d.c.seq,
-    _earlier.c.state != State.ACKNOWLEDGED.value,
-    or_(d.c.kind == Kind.STEP.value, _earlier.c.kind == Kind.DOSSIER.value, pd.c.on_portal),
+_blocked = (
+    exists()
+    .where(
+        _earlier.c.dossier_id == d.c.dossier_id,
+        _earlier.c.seq < d.c.seq,
+        _earlier.c.state != State.ACKNOWLEDGED.value,
+        or_(d.c.kind == Kind.STEP.value, _earlier.c.kind == Kind.DOSSIER.value, _portal_holds(d.c.dossier_id)),
+    )
+    .correlate_except(_earlier)
 )
 _due = (
     select(d.c.id)
-    .join(pd, pd.c.dossier_id == d.c.dossier_id)
     .where(
         or_(d.c.state == State.PENDING.value, and_(d.c.state == State.SENT.value, d.c.lease_until < bindparam("now"))),
         d.c.next_attempt_at <= bindparam("now"),
-        or_(d.c.kind == Kind.DOSSIER.value, pd.c.on_portal),
+        or_(d.c.kind == Kind.DOSSIER.value, _portal_holds(d.c.dossier_id)),
         ~_blocked,
     )
     .order_by(d.c.next_attempt_at, d.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(of=d, skip_locked=True)
+    .with_for_update(skip_locked=True)
 )
 _claim = (
     update(d)
@@ -63,7 +82,15 @@ _claim = (
     )
     .returning(d.c.id, d.c.dossier_id, d.c.kind, d.c.service, d.c.payload, d.c.attempts)
 )
-_on_portal = select(pd.c.dossier_id).where(pd.c.dossier_id.in_(bindparam("ids", expanding=True)), pd.c.on_portal)
+_on_portal = (
+    select(d.c.dossier_id)
+    .distinct()
+    .where(
+        d.c.dossier_id.in_(bindparam("ids", expanding=True)),
+        d.c.kind == Kind.DOSSIER.value,
+        d.c.state == State.ACKNOWLEDGED.value,
+    )
+)
 _record = (
     update(d)
     .where(d.c.id == bindparam("b_id"), d.c.lease_owner == bindparam("b_owner"), d.c.state == State.SENT.value)
@@ -87,7 +114,6 @@ _release = (
     )
     .values(state=State.PENDING.value, attempts=d.c.attempts - 1, lease_owner=None, lease_until=None)
 )
-_mark_on_portal = update(pd).where(pd.c.dossier_id.in_(bindparam("ids", expanding=True))).values(on_portal=True)
 _backlog = (
     select(d.c.state, func.count(), func.min(d.c.created_at))
     .where(d.c.state != State.ACKNOWLEDGED.value)
@@ -110,7 +136,6 @@ async def insert_dossier(
             "code": code,
             "view": view,
             "next_seq": next_seq,
-            "on_portal": False,
             "updated_at": now,
         },
     )
@@ -152,11 +177,6 @@ async def release(session: AsyncSession, owner: str, ids: list[int]) -> None:
     """Give back claimed deliveries that were not tried (the circuit opened meanwhile): the claim is undone."""
     if ids:
         await session.execute(_release, {"owner": owner, "ids": ids})
-
-
-async def mark_on_portal(session: AsyncSession, dossier_ids: set[str]) -> None:
-    if dossier_ids:
-        await session.execute(_mark_on_portal, {"ids": sorted(dossier_ids)})
 
 
 async def backlog(session: AsyncSession) -> list[tuple[str, int, datetime | None]]:

@@ -119,7 +119,6 @@ class Worker:
         if not rows:
             return 0
         outcomes: list[dict[str, Any]] = []
-        acknowledged: set[str] = set()
         untried: list[int] = []
         for service, updating, chunk in _batches(rows, on_portal, s.records_per_call):
             if self.circuit.state is CircuitState.OPEN:
@@ -140,8 +139,6 @@ class Worker:
                 if outcome.state is State.PARKED:
                     PARKED.labels(repository.PARTY, row.kind).inc()
                     log.warning("delivery_parked", delivery=row.id, dossier=row.dossier_id, answer=outcome.last_answer)
-                if outcome.state is State.ACKNOWLEDGED and row.kind == Kind.DOSSIER.value:
-                    acknowledged.add(row.dossier_id)
                 outcomes.append(
                     {
                         "b_id": row.id,
@@ -156,7 +153,6 @@ class Worker:
                 )
         async with self.db.sessionmaker() as session, session.begin():
             await repository.record_outcomes(session, outcomes)
-            await repository.mark_on_portal(session, acknowledged)
             await repository.release(session, self.owner, untried)
         self.tried += len(outcomes)
         return len(outcomes)

@@ -1,4 +1,4 @@
-"""The whole system for the authorisation matrix: the gateway and the five services, each on a real socket in the
+"""The whole system for the authorisation matrix: the gateway and the six services, each on a real socket in the
 test's event loop, on the real broker and fresh databases of one backend; the Huế units (and Thanh Hóa's) from the
 catalogue's seed, one inter-level procedure with a fee, and staff of four units of one chain plus another province.
 
@@ -56,6 +56,7 @@ SERVICES = {  # family: (folder, package)
     "routing": ("routing-svc", "routing"),
     "payments": ("payment-svc", "payment"),
     "stats": ("stats-svc", "stats"),
+    "deliveries": ("connect-svc", "connect"),
 }
 
 
@@ -94,6 +95,7 @@ def _settings(package: str, url: str, broker: Broker, prefix: str, tmp: Path) ->
         "intake": {"storage_dir": str(tmp / "files")},
         "routing": {"sweep_enabled": False},
         "payment": {"expiry_sweep_interval": 0},
+        "connect": {"delivery_enabled": False},  # no national portal here
     }.get(package, {})
     return settings_class(
         database_url=url, kafka_bootstrap_servers=broker.bootstrap, topic_prefix=prefix, log_json=True,
@@ -117,7 +119,7 @@ async def running_system(
             urls[family] = await stack.enter_async_context(on_socket(app))
         gateway = await stack.enter_async_context(
             run_gateway(await databases.new("gateway"), urls, rate_limit_unauthenticated="100000/minute",
-                        rate_limit_login="1000/minute")
+                        rate_limit_login="1000/minute", connect_url=urls["deliveries"])
         )
         # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) could close one being reused.
         client = await stack.enter_async_context(

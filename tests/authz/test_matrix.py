@@ -1,4 +1,4 @@
-"""Every operation of the gateway's /openapi.json × every kind of caller, on the real system (gateway and the five
+"""Every operation of the gateway's /openapi.json × every kind of caller, on the real system (gateway and the six
 services on the real broker and databases), with real objects: a dossier of citizen A received online at a ward, its
 journey (ward → city department → province department), its bill and a payment. Each answer must be the one the
 row of services/policy.py gives for that caller and that object; an operation without a row, or without a way to
@@ -186,6 +186,8 @@ def recipes(world: World) -> dict[tuple[str, str], Call]:
         ("GET", f"{P}/payments/{{payment_id}}"): Call(path={"payment_id": world.payment}, target=bill),
         ("GET", f"{P}/bills/{{bill_id}}/ledger"): Call(path={"bill_id": world.bill}, target=bill),
         ("GET", f"{P}/reconciliations/{{settlement_id}}"): Call(path={"settlement_id": "no-such"}, ok={404}),
+        ("GET", "/api/v1/deliveries"): Call(query={"state": "parked"}),
+        ("GET", "/api/v1/deliveries/{delivery_id}"): Call(path={"delivery_id": "999999"}, ok={404}),
         **{("GET", f"{S}/reports/{r}"): Call(query=period, target=Target({WARD}))
            for r in ("quarterly", "ii06a", "ii06a.csv", "indicators", "report.xlsx", "page")},
         # -- writes, in this order ---------------------------------------------------------------------------------
@@ -225,6 +227,8 @@ def recipes(world: World) -> dict[tuple[str, str], Call]:
         ("POST", f"{P}/payments/expire"): Call(),
         ("POST", f"{P}/reconciliations/{{provider}}"): Call(path={"provider": "payos"}, query={"date": "2026-01-01"},
                                                            content=b"", headers={"content-type": "text/csv"}),
+        # connect-svc: nothing is parked here
+        ("POST", "/api/v1/deliveries/{delivery_id}/resend"): Call(path={"delivery_id": "999999"}, ok={404}),
         # intake
         ("POST", f"{D}/uploads"): Call(files={"file": ("a.pdf", PDF, "application/pdf")}),
         ("POST", f"{D}/dossiers"): Call(json=_submission(CITIZEN_A), target=Target({WARD}, CITIZEN_A)),

@@ -24,7 +24,6 @@ def upgrade() -> None:
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("view", sa.JSON(), nullable=False),
         sa.Column("next_seq", sa.Integer(), nullable=False),
-        sa.Column("on_portal", sa.Boolean(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("dossier_id", name=op.f("pk_portal_dossiers")),
     )
