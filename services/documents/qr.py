@@ -49,10 +49,6 @@ def _tag(secret: str, code: str, digest: bytes) -> str:
     return _b64(mac.digest()[:_TAG_BYTES])
 
 
-def _base(settings: DocumentSettings) -> str:
-    return settings.verify_base_url.rstrip("/")
-
-
 def link(code: str, sha256: str, settings: DocumentSettings) -> VerificationLink:
     """The verification link of the document whose SHA-256 (hexadecimal) is `sha256`, in dossier `code`."""
     if not _CODE.fullmatch(code):
@@ -64,7 +60,7 @@ def link(code: str, sha256: str, settings: DocumentSettings) -> VerificationLink
     if len(digest) != 32:
         raise DocumentError("invalid-hash", f"{sha256!r} is not a SHA-256 in hexadecimal.")
     secret = settings.qr_secret.get_secret_value()
-    url = f"{_base(settings)}/{code}/{_b64(digest)}.{_tag(secret, code, digest)}"
+    url = f"{settings.verify_base_url}/{code}/{_b64(digest)}.{_tag(secret, code, digest)}"
     return VerificationLink(code=code, sha256=digest.hex(), url=url)
 
 
@@ -72,7 +68,7 @@ def read_link(url: str, settings: DocumentSettings) -> VerificationLink:
     """The code and hash of a link read from a QR code, once its tag is checked (the current secret, or the previous
     one during a rotation). Raises `DocumentError` `foreign-link` (not this centre's page), `malformed-link`, or
     `forged-link` (the tag does not match the code and hash)."""
-    base = _base(settings) + "/"
+    base = settings.verify_base_url + "/"
     if not url.startswith(base):
         raise DocumentError("foreign-link", f"The link does not lead to this centre's verification page ({base}).")
     found = _LINK.fullmatch(url[len(base) :])

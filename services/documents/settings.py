@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.settings import DevelopmentSecretError
@@ -30,6 +30,13 @@ class DocumentSettings(BaseSettings):
     trust_roots: Path | None = None
     #: An RFC 3161 timestamp authority; when set, every signature carries its timestamp.
     tsa_url: str | None = None
+
+    @field_validator("verify_base_url")
+    @classmethod
+    def _an_absolute_web_address(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError("the verification page's address is an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     def require_real_secrets(self, *, dev_mode: bool) -> None:
         """Refuses the public development QR secret outside development mode (a service calls it at start-up with

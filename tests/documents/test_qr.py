@@ -68,3 +68,9 @@ def test_the_development_secret_is_refused_outside_development_mode() -> None:
     SETTINGS.require_real_secrets(dev_mode=False)
     with pytest.raises(RuntimeError, match="MOTCUA_DOCUMENTS_QR_SECRET"):
         DocumentSettings().require_real_secrets(dev_mode=False)
+
+
+def test_the_verification_page_is_an_absolute_web_address() -> None:
+    for wrong in ("motcua.example.vn/xac-thuc", "ftp://motcua.example.vn", "https://motcua.example.vn/?q=1"):
+        with pytest.raises(ValueError, match="http"):
+            DocumentSettings(verify_base_url=wrong)
