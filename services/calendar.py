@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import holidays
+
+from services.clock import VN_TZ
 
 __all__ = [
     "VN_TZ",
@@ -23,8 +24,6 @@ __all__ = [
     "WorkingCalendar",
     "default_rules_vn",
 ]
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 SATURDAY = 5
 SUNDAY = 6

@@ -62,7 +62,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.bus.consumer import Subscription
-from services.calendar import VN_TZ, CalendarRules, WorkingCalendar
+from services.calendar import CalendarRules, WorkingCalendar
+from services.clock import business_date
 from services.contracts.catalogue import (
     PROCEDURE_EVENTS,
     CalendarYearChanged,
@@ -314,13 +315,8 @@ _VERSION_IN_FORCE = (
 _UNIT = select(units.c.data).where(units.c.agency_id == bindparam("agency_id"))
 
 
-def business_date(at: datetime | date) -> date:
-    """The Asia/Ho_Chi_Minh date of a moment (an aware datetime), or the date itself."""
-    if isinstance(at, datetime):
-        if at.tzinfo is None:
-            raise ValueError("a timezone-aware datetime is required")
-        return at.astimezone(VN_TZ).date()
-    return at
+def _day(at: datetime | date) -> date:
+    return business_date(at) if isinstance(at, datetime) else at
 
 
 async def procedure(session: AsyncSession, code: str) -> ProcedureSnapshot | None:
@@ -331,7 +327,7 @@ async def procedure(session: AsyncSession, code: str) -> ProcedureSnapshot | Non
 
 async def version_in_force(session: AsyncSession, code: str, at: datetime | date) -> ProcedureVersion | None:
     """The version in force at `at` (None before the first version). An abolished one has ``accepts_dossiers`` False."""
-    day = business_date(at)
+    day = _day(at)
 
     async def load() -> ProcedureVersion | None:
         data = await session.scalar(_VERSION_IN_FORCE, {"code": code, "day": day})
@@ -349,7 +345,7 @@ async def accepting_units(session: AsyncSession, code: str, at: datetime | date)
 
     Units the replica knows to be closed at that date (merged away) are left out.
     """
-    day = business_date(at)
+    day = _day(at)
     current = await version_in_force(session, code, day)
     if current is None or not current.accepts_dossiers:
         return []

@@ -6,6 +6,8 @@ moves time forward by rewriting the file, and between two moves time flows at th
 their order. The file is re-read only when its modification time changes (one ``stat`` per call).
 
 Security time (token expiry, leases, retries) stays on the real clock: it must not be fooled by a simulation.
+
+Business dates are Asia/Ho_Chi_Minh (`VN_TZ`): `business_date(moment)` is the one conversion every service uses.
 """
 
 from __future__ import annotations
@@ -14,10 +16,28 @@ import os
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from services.calendar import VN_TZ
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 CLOCK_FILE_ENV = "MOTCUA_CLOCK_FILE"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Asia/Ho_Chi_Minh has been UTC+7 without daylight saving since this instant; before it, ask the tz database.
+_FIXED_SINCE = datetime(1975, 6, 12, 17, tzinfo=UTC) - _EPOCH
+_VN_OFFSET = timedelta(hours=7)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def business_date(moment: datetime) -> date:
+    """The Asia/Ho_Chi_Minh date of an aware instant. A replay computes millions: where the offset is fixed this
+    skips zoneinfo (an aware difference from the epoch is the fastest conversion)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"a timezone-aware datetime is required, got naive {moment!r}")
+    since_epoch = moment - _EPOCH
+    if since_epoch >= _FIXED_SINCE:
+        return (_NAIVE_EPOCH + since_epoch + _VN_OFFSET).date()
+    return moment.astimezone(VN_TZ).date()
 
 
 class FileClock:
@@ -77,5 +97,5 @@ def now_vn() -> datetime:
 
 
 def today_vn() -> date:
-    """The business date in Asia/Ho_Chi_Minh."""
-    return now_vn().date()
+    """Today's business date (Asia/Ho_Chi_Minh)."""
+    return business_date(now())

@@ -25,7 +25,7 @@ from payment.simulator import Books, Plan, acknowledged, order_from_payload
 from payment.simulator import run as wallet_pay
 
 from services import clock
-from services.calendar import VN_TZ
+from services.clock import VN_TZ, business_date
 from sim.client import Gateway, Refused, Unavailable
 from sim.world import PROBE_WARD, Days, Dossier, schedule
 
@@ -42,7 +42,7 @@ def agency(unit: str) -> str:
 
 
 def local_date(value: str) -> date:
-    return datetime.fromisoformat(value).astimezone(VN_TZ).date()
+    return business_date(datetime.fromisoformat(value))
 
 
 @dataclass

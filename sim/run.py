@@ -31,7 +31,7 @@ from payment.settings import Settings as PaymentSettings
 from payment.simulator import Books, provider_app
 
 from services import clock
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from sim import truth
 from sim.client import Gateway
 from sim.quarter import DEPARTMENTS, Quarter, agency, desk

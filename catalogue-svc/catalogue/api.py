@@ -51,7 +51,7 @@ from catalogue.schemas import (
     UnitIn,
     UnitsIn,
 )
-from services.calendar import VN_TZ
+from services.clock import VN_TZ, business_date, today_vn
 from services.contracts.catalogue import CalendarDay, ProcedureVersion, UnitChanged
 from services.db import SessionDep
 from services.errors import NotFound
@@ -112,7 +112,7 @@ async def search_procedures(
     page: Annotated[int, Query(ge=1)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> SearchPage:
-    index = await search.index_for(session, request.app.state.db.url, svc.today_vn())
+    index = await search.index_for(session, request.app.state.db.url, today_vn())
     hits = index.search(
         q, field_code=field, level=level, unit=unit, online_level=online_level, include_abolished=include_abolished
     )
@@ -127,7 +127,7 @@ async def get_procedure(code: str, session: SessionDep, who: CurrentIdentity) ->
         code=code,
         revision=proc.revision,
         status=proc.status,
-        in_force=svc.in_force(versions, svc.today_vn()),
+        in_force=svc.in_force(versions, today_vn()),
         versions=versions,
         units=units,
     )
@@ -145,7 +145,7 @@ async def version_in_force(
     who: CurrentIdentity,
     at: Annotated[AwareDatetime | date | None, Query(description="moment (with offset) or business date")] = None,
 ) -> ProcedureVersion:
-    day = svc.today_vn() if at is None else at.astimezone(VN_TZ).date() if isinstance(at, datetime) else at
+    day = today_vn() if at is None else business_date(at) if isinstance(at, datetime) else at
     found = svc.in_force((await svc.snapshot(session, code))[1], day)
     if found is None:
         raise NotFound(f"Procedure {code} has no version in force on {day}.", code="not-in-force")
@@ -264,8 +264,8 @@ async def listing(
     u = await repo.unit(session, agency_id)
     if u is None:
         raise NotFound(f"No unit {agency_id}.", code="unknown-unit")
-    day = on or svc.today_vn()
-    if day == svc.today_vn():
+    day = on or today_vn()
+    if day == today_vn():
         index = await search.index_for(session, request.app.state.db.url, day)
     else:
         index = await search.index_on(session, day)

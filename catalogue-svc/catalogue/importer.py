@@ -43,6 +43,7 @@ from catalogue import models as m
 from catalogue import repository as repo
 from catalogue import service as svc
 from catalogue.schemas import CODE_PATTERN, DecisionIn, ImportReport, ImportRowReport
+from services.clock import today_vn
 from services.contracts import catalogue as c
 from services.errors import Invalid, Problem
 from services.text import fold, nfc, nfc_deep
@@ -372,7 +373,7 @@ def map_record(record: dict[str, Any]) -> tuple[str, DecisionIn, dict[str, str]]
         )
     qd = record.get("QUYETDINH") if isinstance(record.get("QUYETDINH"), dict) else {}
     assert isinstance(qd, dict)
-    effective = _date(qd.get("NGAYHIEULUC"), "NGAYHIEULUC", errors) or svc.today_vn()
+    effective = _date(qd.get("NGAYHIEULUC"), "NGAYHIEULUC", errors) or today_vn()
     signed = _date(qd.get("NGAYBANHANH"), "NGAYBANHANH", errors) or effective
     if errors:
         raise RowError(errors)

@@ -16,17 +16,13 @@ from catalogue import models as m
 from catalogue import repository as repo
 from catalogue.schemas import DecisionIn, MergeIn, UnitIn
 from catalogue.settings import Settings
-from services import clock
 from services.bus.outbox import EventBuffer
 from services.calendar import CalendarRules, WorkingCalendar
+from services.clock import today_vn
 from services.contracts import catalogue as c
 from services.errors import Conflict, Invalid, NotFound
 from services.events import EventPayload
 from services.topics import CATALOGUE_CALENDAR, CATALOGUE_PROCEDURES, CATALOGUE_UNITS
-
-
-def today_vn() -> date:
-    return clock.today_vn()
 
 
 def content_hash(content: c.ProcedureContent) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import ColumnElement
 
-from services.calendar import VN_TZ
+from services.clock import business_date
 from services.contracts import catalogue as cat
 from services.contracts import intake as ik
 from services.contracts import payment as pay
@@ -70,19 +70,6 @@ def utc(moment: datetime) -> datetime:
     """Aware → naive UTC (how instants are stored on both backends). Written as a difference from the epoch: a
     replay converts millions, and this is 2.5× faster than `replace(tzinfo=None) - utcoffset()`."""
     return _NAIVE_EPOCH + (moment - _EPOCH)
-
-
-#: Asia/Ho_Chi_Minh has been UTC+7 without daylight saving since this instant; before it, ask the tz database.
-_FIXED_OFFSET_SINCE = datetime(1975, 6, 12, 17)
-_VN_OFFSET = timedelta(hours=7)
-
-
-def vn_date(moment: datetime) -> date:
-    """The business date of an instant (a replay computes millions: skip zoneinfo where the offset is fixed)."""
-    naive_utc = utc(moment)
-    if naive_utc >= _FIXED_OFFSET_SINCE:
-        return (naive_utc + _VN_OFFSET).date()
-    return moment.astimezone(VN_TZ).date()
 
 
 #: The payload types the projector handles (everything else on the topics is skipped).
@@ -226,9 +213,9 @@ def dossier_delta(payload: EventPayload) -> Delta | None:
             receiving_unit=p.receiving_unit,
             channel=p.channel.value,
             received_at=utc(p.received_at),
-            received_date=vn_date(p.received_at),
+            received_date=business_date(p.received_at),
             appointment_at=utc(p.appointment_at),
-            appointment_date=vn_date(p.appointment_at),
+            appointment_date=business_date(p.appointment_at),
             appointment_set_at=utc(p.received_at),
             fee_amount=fee,
             fee_bearing=fee > 0,
@@ -242,11 +229,11 @@ def dossier_delta(payload: EventPayload) -> Delta | None:
     if isinstance(p, rt.JourneyProcessed):
         return _resolved(p.dossier_id, p.at, outcome=p.outcome.value, returned=None)
     if isinstance(p, ik.DossierResultReturned):
-        return _resolved(p.dossier_id, p.at, outcome=None, returned=vn_date(p.at))
+        return _resolved(p.dossier_id, p.at, outcome=None, returned=business_date(p.at))
     if isinstance(p, ik.DossierWithdrawn):
-        return _closed(p.dossier_id, vn_date(p.at), "withdrawn")
+        return _closed(p.dossier_id, business_date(p.at), "withdrawn")
     if isinstance(p, ik.DossierRefused):
-        return _closed(p.dossier_id, vn_date(p.at), "refused")
+        return _closed(p.dossier_id, business_date(p.at), "refused")
     if isinstance(p, rt.JourneyStarted):
         return _delta(p.dossier_id, inter_level=p.inter_level)
     if isinstance(p, rt.HopRequested):
@@ -263,7 +250,7 @@ def dossier_delta(payload: EventPayload) -> Delta | None:
 def counter_key(payload: EventPayload) -> CounterKey | None:
     """The daily counter one event adds 1 to, if any."""
     if isinstance(payload, ik.AccountAssisted):
-        return (vn_date(payload.at), payload.unit, ACCOUNTS_ASSISTED)
+        return (business_date(payload.at), payload.unit, ACCOUNTS_ASSISTED)
     return None
 
 
@@ -277,14 +264,14 @@ def _appointment(dossier_id: str, appointment: datetime, at: datetime, *, extend
     return _delta(
         dossier_id,
         appointment_at=utc(appointment),
-        appointment_date=vn_date(appointment),
+        appointment_date=business_date(appointment),
         appointment_set_at=utc(at),
         extended=extended,
     )
 
 
 def _resolved(dossier_id: str, at: datetime, *, outcome: str | None, returned: date | None) -> Delta:
-    day = vn_date(at)
+    day = business_date(at)
     return _delta(
         dossier_id, resolved_at=utc(at), resolved_date=day, outcome=outcome, returned_date=returned, open_until=day
     )

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 from catalogue.main import build_app
-from catalogue.service import today_vn
 from catalogue.settings import Settings
 
+from services.clock import today_vn
 from services.identity import HEADER, Identity, Role, mint
 from services.topics import DOMAIN_TOPICS, ensure_topics
 from tests.harness import migrate, serve

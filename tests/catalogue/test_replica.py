@@ -6,12 +6,12 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from catalogue.service import today_vn
 from sqlalchemy import func, select
 
 from services import catalogue_replica as replica
 from services.bus.consumer import EventConsumer
 from services.bus.tables import outbox
+from services.clock import today_vn
 from services.db import Database, create_base
 from services.topics import dead_letter_topic, ensure_topics
 from tests.catalogue.support import (

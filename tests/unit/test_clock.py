@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from services import clock
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 
 
 def test_real_clock_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,3 +52,22 @@ def test_bad_configuration_is_an_error_not_the_real_clock(monkeypatch: pytest.Mo
         clock.now()
     with pytest.raises(ValueError, match="aware"):
         clock.set_instant(path, datetime(2021, 5, 17, 8, 0))
+
+
+def test_the_business_date_is_the_date_in_ho_chi_minh_city_whatever_the_offset_of_the_moment() -> None:
+    assert clock.business_date(datetime(2021, 5, 16, 16, 59, 59, tzinfo=UTC)) == date(2021, 5, 16)
+    assert clock.business_date(datetime(2021, 5, 16, 17, 0, tzinfo=UTC)) == date(2021, 5, 17)
+    assert clock.business_date(datetime(2021, 5, 17, 0, 30, tzinfo=VN_TZ)) == date(2021, 5, 17)
+    paris_summer = timezone(timedelta(hours=2))
+    assert clock.business_date(datetime(2021, 5, 16, 19, 30, tzinfo=paris_summer)) == date(2021, 5, 17)
+
+
+def test_the_business_date_before_1975_follows_the_time_zone_database() -> None:
+    # Saigon kept UTC+8 until 1975: 16:30 UTC was already the next day there, not under today's UTC+7.
+    moment = datetime(1970, 3, 1, 16, 30, tzinfo=UTC)
+    assert clock.business_date(moment) == moment.astimezone(VN_TZ).date() == date(1970, 3, 2)
+
+
+def test_a_naive_moment_has_no_business_date() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        clock.business_date(datetime(2021, 5, 17, 8, 0))
