@@ -66,12 +66,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite gives naive datetimes back
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def unauthorized(detail: str, code: str = "unauthorized") -> Problem:
     return Problem(401, detail, code=code, headers={"WWW-Authenticate": 'Bearer realm="motcua"'})
 
@@ -181,7 +175,7 @@ class ApiKeyVerifier:
             role=role,
             scopes=scopes,
             unit=row.unit,
-            expires_at=_aware(row.expires_at),
+            expires_at=row.expires_at,
             revoked=row.revoked_at is not None,
             identity=Identity(subject=f"apikey:{row.client}/{row.prefix}", role=role, unit=row.unit, scopes=scopes),
         )
@@ -242,14 +236,14 @@ async def rotate_api_key(session: AsyncSession, settings: Settings, *, client: s
     active = [
         k
         for k in (await session.execute(select(ApiKey).where(ApiKey.client == client))).scalars()
-        if k.revoked_at is None and (_aware(k.expires_at) is None or _aware(k.expires_at) > now)  # type: ignore[operator]
+        if k.revoked_at is None and (k.expires_at is None or k.expires_at > now)
     ]
     if not active:
         raise LookupError(f"client {client!r} has no active key to rotate")
     newest = max(active, key=lambda k: k.id)
     for k in active:
         deadline = now + grace
-        if k.expires_at is None or _aware(k.expires_at) > deadline:  # type: ignore[operator]
+        if k.expires_at is None or k.expires_at > deadline:
             k.expires_at = deadline
     return await create_api_key(
         session, settings, client=client, role=Role(newest.role), scopes=list(newest.scopes), unit=newest.unit
@@ -456,7 +450,7 @@ async def login(session: AsyncSession, settings: Settings, *, username: str, pas
             )
         ).one()
         if failures >= limit:
-            oldest = _aware(oldest) or now
+            oldest = oldest or now
             wait = max(1, int((oldest + timedelta(seconds=settings.login_window_seconds) - now).total_seconds()) + 1)
             raise Problem(
                 429,

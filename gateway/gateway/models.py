@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.db import create_base
+from services.db import UTCDateTime, create_base
 
 Base = create_base()
 
@@ -26,9 +26,9 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class StaffAccount(Base):
@@ -45,10 +45,10 @@ class StaffAccount(Base):
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     unit: Mapped[str | None] = mapped_column(String(32), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     token_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class LoginAttempt(Base):
@@ -64,4 +64,4 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(64), nullable=False)
     ip: Mapped[str] = mapped_column(String(64), nullable=False)
     succeeded: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
