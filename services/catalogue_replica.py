@@ -52,11 +52,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
     bindparam,
     delete,
     insert,
-    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.bus.consumer import Subscription
 from services.calendar import CalendarRules, WorkingCalendar
 from services.clock import business_date
+from services.contracts import catalogue_sql
 from services.contracts.catalogue import (
     PROCEDURE_EVENTS,
     CalendarYearChanged,
@@ -308,7 +307,10 @@ def dead_letter_topic_name(group: str, topic_prefix: str) -> str:
 
 _VERSION_IN_FORCE = (
     select(versions.c.data)
-    .where(versions.c.code == bindparam("code"), versions.c.effective_from <= bindparam("day"))
+    .where(
+        versions.c.code == bindparam("code"),
+        catalogue_sql.in_force_on(versions.c.effective_from, versions.c.effective_to, bindparam("day")),
+    )
     .order_by(versions.c.effective_from.desc(), versions.c.version.desc())
     .limit(1)
 )
@@ -337,7 +339,7 @@ async def version_in_force(session: AsyncSession, code: str, at: datetime | date
 
 
 def _valid_on(day: date) -> Any:
-    return and_(units.c.valid_from <= day, or_(units.c.valid_to.is_(None), units.c.valid_to > day))
+    return catalogue_sql.valid_on(units.c.valid_from, units.c.valid_to, day)
 
 
 async def accepting_units(session: AsyncSession, code: str, at: datetime | date) -> list[UnitOffering]:

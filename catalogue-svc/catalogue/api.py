@@ -52,6 +52,7 @@ from catalogue.schemas import (
     UnitsIn,
 )
 from services.clock import VN_TZ, business_date, today_vn
+from services.contracts import catalogue as contracts
 from services.contracts.catalogue import CalendarDay, ProcedureVersion, UnitChanged
 from services.db import SessionDep
 from services.errors import NotFound
@@ -127,7 +128,7 @@ async def get_procedure(code: str, session: SessionDep, who: CurrentIdentity) ->
         code=code,
         revision=proc.revision,
         status=proc.status,
-        in_force=svc.in_force(versions, today_vn()),
+        in_force=contracts.version_in_force(versions, today_vn()),
         versions=versions,
         units=units,
     )
@@ -146,7 +147,7 @@ async def version_in_force(
     at: Annotated[AwareDatetime | date | None, Query(description="moment (with offset) or business date")] = None,
 ) -> ProcedureVersion:
     day = today_vn() if at is None else business_date(at) if isinstance(at, datetime) else at
-    found = svc.in_force((await svc.snapshot(session, code))[1], day)
+    found = contracts.version_in_force((await svc.snapshot(session, code))[1], day)
     if found is None:
         raise NotFound(f"Procedure {code} has no version in force on {day}.", code="not-in-force")
     return found

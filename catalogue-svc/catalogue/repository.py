@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalogue import models as m
+from services.contracts import catalogue_sql
 
 
 async def field(session: AsyncSession, code: str) -> m.Field | None:
@@ -32,7 +33,7 @@ async def units(
     if parent_id:
         q = q.where(m.Unit.parent_id == parent_id)
     if on is not None:
-        q = q.where(m.Unit.valid_from <= on, or_(m.Unit.valid_to.is_(None), m.Unit.valid_to > on))
+        q = q.where(valid_on(on))
     return (await session.scalars(q)).all()
 
 
@@ -42,7 +43,7 @@ async def existing_units(session: AsyncSession, ids: Iterable[str], on: date | N
         return set()
     q = select(m.Unit.agency_id).where(m.Unit.agency_id.in_(wanted))
     if on is not None:
-        q = q.where(m.Unit.valid_from <= on, or_(m.Unit.valid_to.is_(None), m.Unit.valid_to > on))
+        q = q.where(valid_on(on))
     return set((await session.scalars(q)).all())
 
 
@@ -117,5 +118,5 @@ async def import_run(session: AsyncSession, run_id: str) -> m.ImportRun | None:
     return await session.get(m.ImportRun, run_id)
 
 
-def valid_on(on: date) -> object:
-    return and_(m.Unit.valid_from <= on, or_(m.Unit.valid_to.is_(None), m.Unit.valid_to > on))
+def valid_on(on: date) -> ColumnElement[bool]:
+    return catalogue_sql.valid_on(m.Unit.valid_from, m.Unit.valid_to, on)

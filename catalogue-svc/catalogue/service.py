@@ -86,13 +86,6 @@ async def snapshot(
     return proc, versions, units
 
 
-def in_force(versions: Sequence[c.ProcedureVersion], day: date) -> c.ProcedureVersion | None:
-    for v in reversed(versions):
-        if v.effective_from <= day:
-            return v
-    return None
-
-
 async def _publish(session: AsyncSession, prefix: str, model: type[c.ProcedureSnapshot], code: str) -> None:
     proc, versions, units = await snapshot(session, code)
     payload = model(code=code, revision=proc.revision, versions=versions, units=units)

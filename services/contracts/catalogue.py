@@ -18,6 +18,7 @@ what it holds. Dates are business dates in Asia/Ho_Chi_Minh; money is integer VN
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from enum import StrEnum
 from typing import Literal
@@ -154,7 +155,14 @@ class ProcedureVersion(_Part):
         return self.status is VersionStatus.ACTIVE
 
     def in_force_on(self, day: date) -> bool:
+        """In force from `effective_from` until the next version's (exclusive). `catalogue_sql.in_force_on` is the
+        same rule in a query."""
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+
+def version_in_force(versions: Iterable[ProcedureVersion], day: date) -> ProcedureVersion | None:
+    """The version of a procedure in force on `day` (None before its first one; an abolition is a version too)."""
+    return next((v for v in versions if v.in_force_on(day)), None)
 
 
 class UnitOffering(_Part):
@@ -220,6 +228,8 @@ class UnitChanged(EventPayload):
     demo: bool = False
 
     def valid_on(self, day: date) -> bool:
+        """Open from `valid_from` until it closes (`valid_to`, exclusive: the day a merger takes effect).
+        `catalogue_sql.valid_on` is the same rule in a query."""
         return self.valid_from <= day and (self.valid_to is None or day < self.valid_to)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, text, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts.catalogue_sql import in_force_on
 from stats.models import (
     MAX_OPEN_DAYS,
     OPEN,
@@ -113,8 +114,7 @@ async def procedures_online(session: AsyncSession, day: date, scope: Collection[
     """Procedures whose version in force on `day` is active and offered online (partial or full)."""
     value = await session.scalar(
         select(func.count(func.distinct(V.code))).where(
-            V.effective_from <= day,
-            or_(V.effective_to.is_(None), V.effective_to > day),
+            in_force_on(V.effective_from, V.effective_to, day),
             V.status == "active",
             V.online_level != "none",
             _offered_in(scope),
@@ -201,8 +201,7 @@ async def payment_and_online(
     """Inputs of the 766 online indicators for dossiers received in the period."""
     offered_online = exists().where(
         V.code == F.procedure_code,
-        V.effective_from <= F.received_date,
-        or_(V.effective_to.is_(None), V.effective_to > F.received_date),
+        in_force_on(V.effective_from, V.effective_to, F.received_date),
         V.online_level != "none",
     )
     row = (
