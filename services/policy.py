@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from services.errors import NotFound, Problem
 from services.identity import Identity, Role
 
 
@@ -264,6 +265,32 @@ def reaches(parents: Mapping[str, str | None], own: str | None, units: Iterable[
         return False
     mine = subtree(parents, own)
     return any(u in mine for u in units if u)
+
+
+@dataclass(frozen=True)
+class UnitScope:
+    """The units a count or a report covers: `root`'s subtree, or every unit when `root` is None."""
+
+    root: str | None
+    units: frozenset[str] | None
+
+
+def unit_scope(parents: Mapping[str, str | None], who: Identity, unit: str | None, *, reading: str) -> UnitScope:
+    """What `who` may read (`reading`: "reports", "counts"): a leader the subtree of their own unit or of a unit
+    inside it (their own by default), an administrator any unit's subtree or, without `unit`, every unit."""
+    if who.role not in (Role.LEADER, Role.ADMIN):
+        raise Problem(403, f"Role {who.role.value} may not read {reading} (leader, admin).", code="forbidden")
+    if who.role is Role.LEADER:
+        if not who.unit:
+            raise Problem(403, "A leader's identity carries no unit.", code="forbidden")
+        unit = unit or who.unit
+    if unit is None:
+        return UnitScope(None, None)
+    if unit not in parents:
+        raise NotFound(f"Unknown unit {unit!r} (units come from the catalogue).", code="unknown-unit")
+    if who.role is Role.LEADER and unit not in subtree(parents, who.unit or ""):
+        raise Problem(403, f"Unit {unit} is outside your unit {who.unit}.", code="outside-jurisdiction")
+    return UnitScope(unit, subtree(parents, unit))
 
 
 # -- the table as a document ----------------------------------------------------------------------------------------

@@ -21,14 +21,14 @@ Rules (form II.06a, Circular 01/2018 as used by the one-stop centres):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import policy
-from services.errors import Invalid, NotFound, Problem
-from services.identity import Identity, Role
+from services import periods, policy
+from services.identity import Identity
+from services.periods import Period
 from stats import repository as repo
 from stats.settings import Settings
 
@@ -59,33 +59,8 @@ II06A_HEADERS = [
 ]
 
 
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def shifted(self, periods: int) -> Period:
-        delta = timedelta(days=self.days * periods)
-        return Period(self.start - delta, self.end - delta)
-
-    def as_dict(self) -> dict[str, str]:
-        return {"from": self.start.isoformat(), "to": self.end.isoformat()}
-
-
 def period(start: date | None, end: date | None, settings: Settings) -> Period:
-    if start is None:
-        raise Invalid("The period needs a first day: give `from` (YYYY-MM-DD).", field="query.from")
-    if end is None:
-        raise Invalid("The period needs a last day: give `to` (YYYY-MM-DD).", field="query.to")
-    if start > end:
-        raise Invalid(f"`from` ({start}) is after `to` ({end}).", field="query.from")
-    if (end - start).days + 1 > settings.max_range_days:
-        raise Invalid(f"The period is longer than {settings.max_range_days} days.", field="query.to")
-    return Period(start, end)
+    return periods.period(start, end, max_days=settings.max_range_days)
 
 
 @dataclass(frozen=True)
@@ -102,28 +77,12 @@ class Scope:
         return {"unit": self.root.agency_id, "name": self.root.name, "level": self.root.level}
 
 
-def subtree(units: dict[str, repo.UnitRow], root: str) -> frozenset[str]:
-    return policy.subtree({u.agency_id: u.parent_id for u in units.values()}, root)
-
-
 async def scope(session: AsyncSession, who: Identity, unit: str | None) -> Scope:
     """Who may read what: an administrator any unit (or all); a leader their own unit's subtree only."""
-    if who.role not in (Role.LEADER, Role.ADMIN):
-        raise Problem(403, f"Role {who.role.value} may not read reports (leader, admin).", code="forbidden")
     all_units = await repo.units(session)
-    if who.role is Role.LEADER:
-        if not who.unit:
-            raise Problem(403, "A leader's identity carries no unit.", code="forbidden")
-        unit = unit or who.unit
-    if unit is None:
-        return Scope(None, None, all_units)
-    if unit not in all_units:
-        raise NotFound(f"Unknown unit {unit!r} (units come from the catalogue).", code="unknown-unit")
-    if who.role is Role.LEADER:
-        own = subtree(all_units, who.unit or "")
-        if unit not in own:
-            raise Problem(403, f"Unit {unit} is outside your unit {who.unit}.", code="outside-jurisdiction")
-    return Scope(all_units[unit], subtree(all_units, unit), all_units)
+    parents = {u.agency_id: u.parent_id for u in all_units.values()}
+    found = policy.unit_scope(parents, who, unit, reading="reports")
+    return Scope(None if found.root is None else all_units[found.root], found.units, all_units)
 
 
 def share(part: int, whole: int) -> float | None:
