@@ -95,6 +95,71 @@ def drop_bus_tables_v1() -> None:
         op.drop_table(name)
 
 
+def create_replica_tables_v1() -> None:
+    """The catalogue replica's tables (`services.catalogue_replica`) in a consumer's migration, as they were in
+    version 1: a snapshot, like `create_bus_tables_v1`."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "catalogue_replica_calendar",
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("days", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("year", name=op.f("pk_catalogue_replica_calendar")),
+    )
+    op.create_table(
+        "catalogue_replica_offerings",
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("agency_id", sa.String(length=40), nullable=False),
+        sa.Column("online_level", sa.String(length=20), nullable=False),
+        sa.Column("postal", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("code", "agency_id", name=op.f("pk_catalogue_replica_offerings")),
+    )
+    op.create_table(
+        "catalogue_replica_procedures",
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("snapshot", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_catalogue_replica_procedures")),
+    )
+    op.create_table(
+        "catalogue_replica_units",
+        sa.Column("agency_id", sa.String(length=40), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("parent_id", sa.String(length=40), nullable=True),
+        sa.Column("level", sa.String(length=30), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_to", sa.Date(), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("agency_id", name=op.f("pk_catalogue_replica_units")),
+    )
+    op.create_table(
+        "catalogue_replica_versions",
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("effective_to", sa.Date(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("field_code", sa.String(length=40), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("code", "version", name=op.f("pk_catalogue_replica_versions")),
+    )
+
+
+def drop_replica_tables_v1() -> None:
+    from alembic import op
+
+    for name in (
+        "catalogue_replica_versions",
+        "catalogue_replica_units",
+        "catalogue_replica_procedures",
+        "catalogue_replica_offerings",
+        "catalogue_replica_calendar",
+    ):
+        op.drop_table(name)
+
+
 def upgrade(service_dir: str | Path, url: str, revision: str = "head") -> None:
     """Run a service's migrations against `url` (blocking; from async code use `asyncio.to_thread`)."""
     from alembic import command

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from services.migrations import create_replica_tables_v1, drop_replica_tables_v1
+
 # revision identifiers, used by Alembic.
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -34,50 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table("assisted_account", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_assisted_account_unit"), ["unit"], unique=False)
 
-    op.create_table(
-        "catalogue_replica_calendar",
-        sa.Column("year", sa.Integer(), nullable=False),
-        sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("days", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("year", name=op.f("pk_catalogue_replica_calendar")),
-    )
-    op.create_table(
-        "catalogue_replica_offerings",
-        sa.Column("code", sa.String(length=40), nullable=False),
-        sa.Column("agency_id", sa.String(length=40), nullable=False),
-        sa.Column("online_level", sa.String(length=20), nullable=False),
-        sa.Column("postal", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("code", "agency_id", name=op.f("pk_catalogue_replica_offerings")),
-    )
-    op.create_table(
-        "catalogue_replica_procedures",
-        sa.Column("code", sa.String(length=40), nullable=False),
-        sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("snapshot", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("code", name=op.f("pk_catalogue_replica_procedures")),
-    )
-    op.create_table(
-        "catalogue_replica_units",
-        sa.Column("agency_id", sa.String(length=40), nullable=False),
-        sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("parent_id", sa.String(length=40), nullable=True),
-        sa.Column("level", sa.String(length=30), nullable=False),
-        sa.Column("valid_from", sa.Date(), nullable=False),
-        sa.Column("valid_to", sa.Date(), nullable=True),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("agency_id", name=op.f("pk_catalogue_replica_units")),
-    )
-    op.create_table(
-        "catalogue_replica_versions",
-        sa.Column("code", sa.String(length=40), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("effective_from", sa.Date(), nullable=False),
-        sa.Column("effective_to", sa.Date(), nullable=True),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("field_code", sa.String(length=40), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("code", "version", name=op.f("pk_catalogue_replica_versions")),
-    )
+    create_replica_tables_v1()
     op.create_table(
         "dossier",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -221,11 +180,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_dossier_applicant")
 
     op.drop_table("dossier")
-    op.drop_table("catalogue_replica_versions")
-    op.drop_table("catalogue_replica_units")
-    op.drop_table("catalogue_replica_procedures")
-    op.drop_table("catalogue_replica_offerings")
-    op.drop_table("catalogue_replica_calendar")
+    drop_replica_tables_v1()
     with op.batch_alter_table("assisted_account", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_assisted_account_unit"))
 
