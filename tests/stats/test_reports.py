@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import unicodedata
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
+from stats import reports
 from stats.consumers import GROUP
 from stats.main import build_app
 from stats.models import READ_MODELS
@@ -76,6 +79,27 @@ async def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 async def dead_letters(bootstrap: str, topic: str) -> list[bytes]:
     return [record.value for record in await read_topic(bootstrap, topic, timeout=5)]
+
+
+async def _reports_as_json(url: str, settings: Settings, params: dict[str, str]) -> list[tuple[str, bytes]]:
+    """What the report functions return for `params`, as the JSON a route without a response model would send."""
+    start, end = date.fromisoformat(params["from"]), date.fromisoformat(params["to"])
+    db = Database(url)
+    try:
+        async with db.sessionmaker() as session:
+            p = reports.period(start, end, settings)
+            scope = await reports.scope(session, Identity(subject="test", role=Role.ADMIN), params.get("unit"))
+            answers = {
+                "/reports/quarterly": await reports.quarterly(session, p, scope, settings, settings.compare_periods),
+                "/reports/ii06a": await reports.ii06a(session, p, scope),
+                "/reports/indicators": await reports.indicators(session, p, scope, settings),
+            }
+    finally:
+        await db.dispose()
+    return [
+        (path, json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode())
+        for path, answer in answers.items()
+    ]
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
@@ -158,6 +182,12 @@ async def test_scripted_period_report_rebuild_and_exports(
         assert (rows["online_payment"]["numerator"], rows["online_payment"]["denominator"]) == (1, 2)
         assert rows["online_payment"]["score"] == 10.0
         assert ind["score_total"] == round(round(5 / 9 * 20, 2) + 8.0 + 10.0, 2) and ind["score_max"] == 42.0
+
+        # --- Each answer's JSON is byte for byte the report's own dictionary (its keys in their order, whole numbers
+        # staying whole): the response models validate and document, they change nothing.
+        for params in ({**PERIOD, "unit": sc.CITY}, {"from": "2010-01-01", "to": "2010-03-31"}):
+            for path, body in await _reports_as_json(url, settings, params):
+                assert (await client.get(path, params=params, headers=admin)).content == body, (path, params)
 
         # --- Jurisdiction and bad input.
         assert ok(await client.get("/reports/ii06a", params={**PERIOD, "unit": sc.CITY}, headers=ward_leader), 403)
