@@ -11,6 +11,7 @@ from prometheus_client import Counter
 
 from connect.domain import protocol
 from connect.domain.protocol import CallAnswer, UnreadableAnswer
+from connect.domain.records import SERVICE_LOOKUP, F
 from connect.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -57,6 +58,23 @@ class PortalClient:
             raise PortalUnavailable(str(exc)) from exc
         SIGN_INS.labels("connect", "ok").inc()
         return self.session
+
+    async def held_steps(self, codes: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """What the portal holds of these dossiers' steps (`TraCuuHoSo`)."""
+        for _ in (False, True):
+            session = self.session or await self.sign_in()
+            body = protocol.call_body(
+                session, self.settings.portal_unit_code, SERVICE_LOOKUP, False, [{F.CODE: code} for code in codes]
+            )
+            answer = await self._post(self.settings.portal_service_path, body)
+            if isinstance(answer, dict) and answer.get("error_code") == protocol.SESSION_EXPIRED:
+                self.session = None
+                continue
+            try:
+                return protocol.held_steps(answer)
+            except UnreadableAnswer as exc:
+                raise PortalUnavailable(str(exc)) from exc
+        raise PortalUnavailable("the portal refused a session it had just given")
 
     async def call(self, service: str, is_updating: bool, records: list[dict[str, Any]]) -> CallAnswer:
         """One call carrying `records`; signs in first when there is no session, and once again when the portal

@@ -24,7 +24,7 @@ from sqlalchemy import Row
 from connect import repository
 from connect.domain import delivery
 from connect.domain.delivery import Answer, Circuit, CircuitState, State
-from connect.domain.records import Kind
+from connect.domain.records import F, Kind
 from connect.portal_client import PortalClient, PortalUnavailable
 from connect.settings import Settings
 from services.db import Database
@@ -158,8 +158,20 @@ class Worker:
         return len(outcomes)
 
     async def _call(self, service: str, updating: bool, chunk: list[Row[Any]]) -> list[tuple[Answer, str]]:
+        """Each record's answer. A step tried before may have reached the portal with its answer lost: the portal
+        is asked what it holds (`TraCuuHoSo`) first, and a step it holds is not sent twice."""
+        answers: dict[int, tuple[Answer, str]] = {}
         try:
-            answer = await self.client.call(service, updating, [row.payload for row in chunk])
+            retried = [row for row in chunk if row.kind == Kind.STEP.value and row.attempts > 1]
+            if retried:
+                held = await self.client.held_steps(sorted({row.payload[F.CODE] for row in retried}))
+                for row in retried:
+                    if row.payload in held.get(row.payload[F.CODE], []):
+                        answers[row.id] = (Answer.ACCEPTED, "already held by the portal (TraCuuHoSo)")
+            to_send = [row for row in chunk if row.id not in answers]
+            if to_send:
+                answer = await self.client.call(service, updating, [row.payload for row in to_send])
+                answers.update(zip((row.id for row in to_send), answer.records, strict=True))
         except PortalUnavailable as exc:
             CALLS.labels(repository.PARTY, "failed").inc()
             was_open = self.circuit.state is CircuitState.OPEN
@@ -171,7 +183,7 @@ class Worker:
         CALLS.labels(repository.PARTY, "answered").inc()
         self.circuit = self.circuit.succeeded()
         CIRCUIT_OPEN.labels(repository.PARTY).set(0)
-        return list(answer.records)
+        return [answers[row.id] for row in chunk]
 
 
 async def refresh_gauges(db: Database) -> None:

@@ -146,7 +146,7 @@ class Faults(BaseModel):
     down: bool | None = None  # every request answered `status` until set false
     status: int | None = None  # the status of `down` and `fail_next` (default 503)
     fail_next: int | None = None  # the next n calls of /api/service answered `status`
-    hang_next: int | None = None  # the next n calls answered only after `hang_seconds`
+    hang_next: int | None = None  # the next n calls taken, then answered only after `hang_seconds` (a lost answer)
     hang_seconds: float | None = None
     slow_seconds: float | None = None  # every answer this much later
     expire_sessions: bool = False  # every session given so far is no longer valid
@@ -263,9 +263,8 @@ def build_app(account: Account | None = None) -> FastAPI:
         if portal.fail_next > 0:
             portal.fail_next -= 1
             return JSONResponse({"message": "internal error"}, status_code=portal.status)
-        if portal.hang_next > 0:
-            portal.hang_next -= 1
-            await asyncio.sleep(portal.hang_seconds)
+        hang = portal.hang_next > 0
+        portal.hang_next -= 1 if hang else 0
         body = await request.json()
         if not isinstance(body, dict):
             return JSONResponse({"error_code": ERROR, "message": "body must be an object"})
@@ -284,6 +283,8 @@ def build_app(account: Account | None = None) -> FastAPI:
             code, message, extra = portal.take(service_name, updating, record)
             key = record.get("MaHoSo") if isinstance(record, dict) else None
             results.append({"MaHoSo": key, "error_code": code, "message": message, **extra})
+        if hang:
+            await asyncio.sleep(portal.hang_seconds)
         return JSONResponse({"error_code": OK, "message": "Thành công", "data": results})
 
     @app.get("/healthz")

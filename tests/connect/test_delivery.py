@@ -169,3 +169,19 @@ async def test_two_replicas_at_once_send_each_record_once_in_order(
             assert [(t["service"], t["record"]) for t in taken] == [(d.service, d.payload) for d in in_order]
         tried = [app.state.worker.tried for app in env.apps]
         assert sum(tried) == len(await env.deliveries()) and all(tried), tried  # both worked; nothing twice
+
+
+async def test_a_step_whose_answer_was_lost_is_not_sent_twice(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str
+) -> None:
+    async with connect_env(await databases.new("connect"), broker.bootstrap, topic_prefix, portal_timeout=0.3) as env:
+        _, code, events = new_dossier()
+        await env.publish_in_order(events[:1])
+        await all_taken(env, code, 1)
+        await env.portal.faults(hang_next=1, hang_seconds=1.0)  # takes the next call's records, answers too late
+        await env.publish_in_order(events[1:])
+        assert_in_order_once(await all_taken(env, code, 20), expected(events))
+        await wait_for(lambda: _all_acknowledged(env, code), 60, interval=0.05, what="acknowledged")
+        answers = [d.last_answer for d in await env.deliveries(code)]
+        assert "already held by the portal (TraCuuHoSo)" in answers
+        assert len((await env.portal.state())["log"]) == 20

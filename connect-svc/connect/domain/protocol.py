@@ -2,7 +2,8 @@
 
 Sign-in: `{"username", "password"}` with the unit's code in a header → `{"session": "…", "error_code": 0}`.
 A call: `{"session", "madonvi", "service", "isUpdating", "data": [records]}` → `{"error_code": 0, "message",
-"data": [{"MaHoSo", "error_code", "message"}]}`: one answer per record sent. The codes (connect-svc/README.md):
+"data": [{"MaHoSo", "error_code", "message"}]}`: one answer per record sent; `TraCuuHoSo` answers each dossier asked
+about with what the portal holds (`HoSo`, the dossier record; `TienDo`, its steps). The codes (connect-svc/README.md):
 0 done; `SESSION_EXPIRED` the session is not (or no longer) valid: sign in again and repeat the call;
 `INVALID_RECORD` the record breaks the portal's rules (a record's answer); any other code: a failure to retry.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connect.domain.delivery import Answer
-from connect.domain.records import F
+from connect.domain.records import SERVICE_LOOKUP, F
 
 OK = 0
 SESSION_EXPIRED = 2
@@ -76,3 +77,18 @@ def read_call_answer(answer: Any, sent: list[dict[str, Any]]) -> CallAnswer:
 
 def _short(value: Any) -> str:
     return repr(value)[:200]
+
+
+def held_steps(answer: Any) -> dict[str, list[dict[str, Any]]]:
+    """A `TraCuuHoSo` answer: the steps the portal holds of each dossier asked about (none: it holds no dossier)."""
+    if not isinstance(answer, dict) or answer.get("error_code") != OK or not isinstance(answer.get("data"), list):
+        raise UnreadableAnswer(f"not the portal's answer to {SERVICE_LOOKUP}: {_short(answer)}")
+    held: dict[str, list[dict[str, Any]]] = {}
+    for result in answer["data"]:
+        if not isinstance(result, dict) or not isinstance(result.get(F.CODE), str):
+            raise UnreadableAnswer(f"a result without {F.CODE}: {_short(result)}")
+        steps = result.get("TienDo") if result.get("error_code") == OK else []
+        if not isinstance(steps, list):
+            raise UnreadableAnswer(f"TienDo is not a list: {_short(result)}")
+        held[result[F.CODE]] = [step for step in steps if isinstance(step, dict)]
+    return held

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from connect.domain.delivery import Answer
-from connect.domain.protocol import UnreadableAnswer, read_call_answer, session_of
+from connect.domain.protocol import UnreadableAnswer, held_steps, read_call_answer, session_of
 
 SENT = [{"MaHoSo": "A"}, {"MaHoSo": "B"}, {"MaHoSo": "C"}]
 
@@ -51,3 +51,17 @@ def test_an_expired_session_and_a_general_error() -> None:
 def test_an_answer_off_protocol_is_unreadable(body: object) -> None:
     with pytest.raises(UnreadableAnswer):
         read_call_answer(body, SENT)
+
+
+def test_what_the_portal_holds() -> None:
+    step = {"MaHoSo": "A", "TrangThai": 4}
+    answer = {
+        "error_code": 0,
+        "data": [
+            {"MaHoSo": "A", "error_code": 0, "HoSo": {}, "TienDo": [step]},
+            {"MaHoSo": "B", "error_code": 3, "message": "không tìm thấy"},
+        ],
+    }
+    assert held_steps(answer) == {"A": [step], "B": []}
+    with pytest.raises(UnreadableAnswer):
+        held_steps({"error_code": 0, "data": [{"MaHoSo": "A", "error_code": 0, "TienDo": "x"}]})
