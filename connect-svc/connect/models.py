@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.catalogue_replica import add_replica_tables
 from services.db import BigId, UTCDateTime, create_base
 
 Base = create_base()
+add_replica_tables(Base.metadata)  # the catalogue replica: the names of procedures and fields
 
 
 class PortalDossier(Base):  # type: ignore[misc, valid-type]

@@ -10,6 +10,8 @@ from connect import repository
 from connect.domain import delivery, records
 from connect.domain.records import SERVICE_OF, PortalDossier
 from connect.models import Delivery
+from services import catalogue_replica
+from services.contracts.intake import DossierReceived
 from services.errors import NotFound
 from services.events import CloudEvent, EventPayload
 
@@ -20,7 +22,7 @@ async def take_event(session: AsyncSession, envelope: CloudEvent, payload: Event
     dossier_id, code = records.dossier_ref(payload)
     row = await repository.lock_dossier(session, dossier_id)
     view = PortalDossier.model_validate(row.view) if row is not None else records.new_view(payload)
-    decision = records.decide(view, payload)
+    decision = records.decide(view, payload, names=await _names(session, payload))
     first_seq = row.next_seq if row is not None else 1
     next_seq = first_seq + len(decision.changes)
     now = datetime.now(UTC)
@@ -52,6 +54,16 @@ async def take_event(session: AsyncSession, envelope: CloudEvent, payload: Event
             for position, change in enumerate(decision.changes)
         ],
     )
+
+
+async def _names(session: AsyncSession, payload: EventPayload) -> tuple[str, str] | None:
+    """The procedure's and field's names of the version a received dossier came under, from the replica."""
+    if not isinstance(payload, DossierReceived):
+        return None
+    version = await catalogue_replica.version_in_force(session, payload.procedure_code, payload.received_at)
+    if version is None:
+        return None
+    return version.content.name, version.content.field_name
 
 
 async def resend(session: AsyncSession, delivery_id: int) -> Delivery:

@@ -10,10 +10,14 @@ from typing import Any
 from connect.domain import records
 from connect.domain.records import Kind
 
+from services.contracts.catalogue import ProcedureContent, ProcedurePublished
 from services.events import EventPayload
+from services.topics import CATALOGUE_PROCEDURES
 from tests.conftest import Broker, DatabaseFactory
 from tests.connect.domain.events import journey
 from tests.connect.support import Connect, connect_env
+from tests.support.catalogue import feed_catalogue
+from tests.support.factories import version
 from tests.support.wait import wait_for
 
 
@@ -185,3 +189,24 @@ async def test_a_step_whose_answer_was_lost_is_not_sent_twice(
         answers = [d.last_answer for d in await env.deliveries(code)]
         assert "already held by the portal (TraCuuHoSo)" in answers
         assert len((await env.portal.state())["log"]) == 20
+
+
+async def test_the_dossier_record_names_the_procedure_and_field_from_the_catalogue(
+    databases: DatabaseFactory, broker: Broker, topic_prefix: str
+) -> None:
+    url = await databases.new("connect")
+    async with connect_env(url, broker.bootstrap, topic_prefix) as env:
+        content = ProcedureContent(
+            name="Đăng ký khai sinh",
+            field_code="G01-HT",
+            field_name="Hộ tịch",
+            levels=["commune"],
+            competent_agency="UBND cấp xã",
+            processing_time=10,
+        )
+        published = ProcedurePublished(code="1.000001", revision=1, versions=[version("1.000001", content)])
+        await feed_catalogue(broker.bootstrap, topic_prefix, url, [(CATALOGUE_PROCEDURES.name, "1.000001", published)])
+        _, code, events = new_dossier()
+        await env.publish_in_order(events[:1])
+        (taken,) = await all_taken(env, code, 1)
+        assert (taken["record"]["TenTTHC"], taken["record"]["TenLinhVuc"]) == ("Đăng ký khai sinh", "Hộ tịch")

@@ -98,6 +98,10 @@ class PortalDossier(BaseModel):
     #: intake's DossierReceived has come: only then is there a dossier record to send.
     received: bool = False
     procedure_code: str | None = None
+    #: The procedure's and its field's names, from the catalogue version in force at receipt (when connect-svc's
+    #: catalogue replica has it then).
+    procedure_name: str | None = None
+    field_name: str | None = None
     field_code: str | None = None
     channel: Channel | None = None
     applicant_kind: str | None = None
@@ -120,7 +124,9 @@ class PortalDossier(BaseModel):
             F.CODE: self.code,
             F.RECEIPT_NUMBER: self.code,
             F.PROCEDURE_CODE: self.procedure_code,
+            F.PROCEDURE_NAME: self.procedure_name,
             F.FIELD_CODE: self.field_code,
+            F.FIELD_NAME: self.field_name,
             F.CHANNEL: CHANNEL_CODES[self.channel] if self.channel else None,
             F.APPLICANT_KIND: APPLICANT_KIND_CODES.get(self.applicant_kind or ""),
             F.RECEIVED_AT: _time(self.received_at),
@@ -229,9 +235,12 @@ def _portal_status(status: NationalStatus, view: PortalDossier) -> NationalStatu
     return status
 
 
-def decide(view: PortalDossier, event: EventPayload) -> Decision:
-    """The view after `event` and what to tell the portal, in order."""
+def decide(view: PortalDossier, event: EventPayload, *, names: tuple[str, str] | None = None) -> Decision:
+    """The view after `event` and what to tell the portal, in order. `names`: (procedure, field) of the catalogue
+    version a received dossier was received under, when known."""
     if isinstance(event, intake.DossierRef):
+        if names is not None and isinstance(event, intake.DossierReceived):
+            view = view.model_copy(update={"procedure_name": names[0], "field_name": names[1] or None})
         return _intake(view, event)
     if isinstance(event, routing.JourneyRef):
         return _routing(view, event)
