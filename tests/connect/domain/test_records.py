@@ -153,3 +153,11 @@ def test_an_event_read_late_from_another_topic_does_not_set_the_dossier_back() -
         dossier_records = [c.record for c in changes if c.kind is Kind.DOSSIER]
         assert dossier_records[-1] == in_order.record()
         assert dossier_records[-1][F.STATUS] == NationalStatus.RESULT_RETURNED
+
+
+def test_the_catalogue_names_go_with_a_received_dossier() -> None:
+    received = journey("d1", "c")[0]
+    decision = records.decide(records.new_view(received), received, names=("Đăng ký khai sinh", "Hộ tịch"))
+    assert decision.changes[0].record[F.PROCEDURE_NAME] == "Đăng ký khai sinh"
+    assert decision.changes[0].record[F.FIELD_NAME] == "Hộ tịch"
+    assert F.PROCEDURE_NAME not in records.decide(records.new_view(received), received).changes[0].record
