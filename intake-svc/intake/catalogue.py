@@ -14,10 +14,11 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import repository
-from intake.domain.submission import Offer, Terms, business_day
+from intake.domain.submission import Offer, Terms
 from intake.domain.submission import terms as judge_terms
 from services import catalogue_replica
 from services.calendar import WorkingCalendar
+from services.clock import business_date
 from services.contracts.catalogue import ProcedureVersion
 from services.contracts.intake import Channel
 from services.errors import Problem
@@ -71,9 +72,9 @@ class ReplicaCache:
 async def terms(
     session: AsyncSession, cache: ReplicaCache, code: str, unit: str, channel: Channel, at: datetime
 ) -> Terms:
-    """The version in force at `at` and the unit's offering (the same rules as
-    `catalogue_replica.version_in_force` and `accepting_units`), from the cache or in one query."""
-    day = business_day(at)
+    """The version in force at `at` and the unit's offering (the contracts' `in_force_on` and `valid_on`, as
+    `catalogue_replica.version_in_force` and `accepting_units` apply them), from the cache or in one query."""
+    day = business_date(at)
     found = await cache.terms_row(session, code, unit, day)
     if found is None:
         return judge_terms(code, unit, channel, day, None, None)

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from intake.domain.dossier import Status
 from intake.models import Dossier, DossierDocument
 from services import clock
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.errors import Conflict, NotFound
 
 _env = Environment(

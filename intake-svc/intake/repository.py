@@ -27,6 +27,7 @@ from intake.models import (
 from intake.schemas import ListFilter
 from services import catalogue_replica
 from services.bus.tables import outbox
+from services.contracts import catalogue_sql
 from services.contracts.intake import Channel
 
 
@@ -315,11 +316,19 @@ async def list_dossiers(
 def _terms_query() -> Any:
     v, o, u = catalogue_replica.versions, catalogue_replica.offerings, catalogue_replica.units
     return (
-        select(v.c.version, v.c.status, o.c.online_level, o.c.postal, u.c.valid_from, u.c.valid_to)
+        select(
+            v.c.version,
+            o.c.online_level,
+            o.c.postal,
+            catalogue_sql.valid_on(u.c.valid_from, u.c.valid_to, bindparam("day")).label("unit_open"),
+        )
         .select_from(v)
         .outerjoin(o, and_(o.c.code == v.c.code, o.c.agency_id == bindparam("unit")))
         .outerjoin(u, u.c.agency_id == bindparam("unit"))
-        .where(v.c.code == bindparam("code"), v.c.effective_from <= bindparam("day"))
+        .where(
+            v.c.code == bindparam("code"),
+            catalogue_sql.in_force_on(v.c.effective_from, v.c.effective_to, bindparam("day")),
+        )
         .order_by(v.c.effective_from.desc(), v.c.version.desc())
         .limit(1)
     )
@@ -333,11 +342,11 @@ _VERSION = select(catalogue_replica.versions.c.data).where(
 
 
 async def terms_row(session: AsyncSession, code: str, unit: str, day: date) -> tuple[int, Offer] | None:
-    """The number of the version of `code` in force on `day` (the latest one in effect) and `unit`'s offer of it."""
+    """The number of the version of `code` in force on `day` and `unit`'s offer of it that day."""
     row = (await session.execute(_TERMS, {"code": code, "unit": unit, "day": day})).first()
     if row is None:
         return None
-    return row.version, Offer(row.online_level, row.postal, row.valid_from, row.valid_to)
+    return row.version, Offer(row.online_level, row.postal, None if row.unit_open is None else bool(row.unit_open))
 
 
 async def version_data(session: AsyncSession, code: str, version: int) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from intake.domain.dossier import NATIONAL_STATUS as NATIONAL_STATUS
 from intake.domain.dossier import TRANSITIONS as TRANSITIONS
 from intake.domain.dossier import Status as Status
 from intake.domain.dossier import can_move as can_move
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.contracts.intake import Channel
 
 

@@ -46,6 +46,7 @@ from intake.settings import Settings
 from intake.storage import FileStorage, StorageUnavailable, content_key
 from services import clock, policy
 from services.bus.outbox import EventBuffer
+from services.clock import business_date
 from services.contracts.catalogue import ProcedureVersion
 from services.contracts.intake import AccountAssisted, Channel
 from services.errors import Invalid, NotFound, Problem
@@ -157,7 +158,7 @@ async def submit(
     documents = await _documents(session, who, version, body.documents, body.channel, now)
     absent = submission.missing(version, documents, body.on_incomplete)
     cal = None if absent else await catalogue.working_calendar(session)
-    seq = await repository.next_sequence(session, unit, submission.business_day(now))  # late: locked until commit
+    seq = await repository.next_sequence(session, unit, business_date(now))  # late: locked until commit
     decision = submission.new_dossier(
         dossier_id=str(uuid.uuid4()), who=who, unit=unit, seq=seq, channel=body.channel, version=version,
         applicant=submission.Applicant(applicant.kind, applicant.id_number, applicant.name, applicant.phone,

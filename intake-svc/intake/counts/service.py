@@ -17,10 +17,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake import repository
-from intake.domain import access
-from services import catalogue_replica
-from services.calendar import VN_TZ
-from services.errors import Invalid
+from services import catalogue_replica, periods, policy
+from services.clock import VN_TZ
 from services.identity import Identity
 
 CHANNELS = ("online", "in_person", "postal")
@@ -31,23 +29,13 @@ def _instant(day: date) -> datetime:
     return datetime.combine(day, time(), VN_TZ).astimezone(UTC)
 
 
-def period(start: date | None, end: date | None) -> tuple[date, date]:
-    if start is None:
-        raise Invalid("The period needs a first day: give `from` (YYYY-MM-DD).", field="query.from")
-    if end is None:
-        raise Invalid("The period needs a last day: give `to` (YYYY-MM-DD).", field="query.to")
-    if start > end:
-        raise Invalid(f"`from` ({start}) is after `to` ({end}).", field="query.from")
-    return start, end
-
-
 async def counts(
     session: AsyncSession, who: Identity, start: date | None, end: date | None, unit: str | None
 ) -> dict[str, Any]:
-    start, end = period(start, end)
-    root = access.counts_root(who, unit)
-    units = None if root is None else access.counts_units(who, root, await catalogue_replica.unit_parents(session))
-    since, until = _instant(start), _instant(end + timedelta(days=1))
+    span = periods.period(start, end)
+    scope = policy.unit_scope(await catalogue_replica.unit_parents(session), who, unit, reading="counts")
+    units = scope.units
+    since, until = _instant(span.start), _instant(span.end + timedelta(days=1))
     received = dict.fromkeys(("total", *CHANNELS), 0)
     by_unit: dict[str, dict[str, int]] = {}
     for receiving_unit, channel, n in await repository.received_by_unit_and_channel(session, since, until, units):
@@ -56,8 +44,8 @@ async def counts(
             bucket["total"] += n
             bucket[channel] += n
     return {
-        "period": {"from": start.isoformat(), "to": end.isoformat()},
-        "unit": root,
+        "period": span.as_dict(),
+        "unit": scope.root,
         "received": received,
         "by_unit": dict(sorted(by_unit.items())),
         "accounts_assisted": await repository.accounts_assisted(session, since, until, units),

@@ -1,15 +1,14 @@
-"""Who may read or act on which dossier, list which dossiers, upload, submit through which channel, read counts."""
+"""Who may read or act on which dossier, list which dossiers, upload, and submit through which channel. (Who reads
+counts is the kernel's `services.policy.unit_scope`, shared with stats.)"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from typing import Protocol
 
 from services.contracts.intake import Channel
 from services.errors import Invalid, NotFound, Problem
 from services.identity import Identity, Role
-from services.policy import subtree
 
 DESK_ROLES = frozenset({Role.DESK_OFFICER})
 UNIT_READERS = frozenset({Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER})
@@ -139,24 +138,3 @@ def submission_unit(
             "An assisted account needs the new account id.", field="body.applicant.account_id", code="missing-account"
         )
     return unit, account_id
-
-
-def counts_root(who: Identity, unit: str | None) -> str | None:
-    """The unit whose subtree a leader (their own by default) or an administrator (any; None: every unit) counts."""
-    if who.role not in (Role.LEADER, Role.ADMIN):
-        raise Problem(403, f"Role {who.role.value} may not read counts (leader, admin).", code="forbidden")
-    if who.role is Role.LEADER:
-        if not who.unit:
-            raise Problem(403, "A leader's identity carries no unit.", code="forbidden")
-        return unit or who.unit
-    return unit
-
-
-def counts_units(who: Identity, root: str, parents: Mapping[str, str | None]) -> frozenset[str]:
-    """The units counted under `root` (from `counts_root`), given every unit's parent: a leader only within their
-    own subtree."""
-    if root not in parents:
-        raise NotFound(f"Unknown unit {root!r} (units come from the catalogue).", code="unknown-unit")
-    if who.role is Role.LEADER and root not in subtree(parents, who.unit or ""):
-        raise Problem(403, f"Unit {root} is outside your unit {who.unit}.", code="outside-jurisdiction")
-    return subtree(parents, root)

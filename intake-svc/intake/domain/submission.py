@@ -10,7 +10,8 @@ from datetime import date, datetime
 from typing import Protocol
 
 from intake.domain.dossier import Decision, Dossier, Fee, Missing, Status, Step, appointment, received_event
-from services.calendar import VN_TZ, WorkingCalendar
+from services.calendar import WorkingCalendar
+from services.clock import business_date
 from services.contracts.catalogue import Component, OnlineLevel, ProcedureVersion, UnitOffering
 from services.contracts.intake import Channel, DossierSupplementRequested
 from services.errors import Invalid, Problem
@@ -18,10 +19,6 @@ from services.identity import Identity
 
 #: Numbers of one receiving agency's day: the code has four digits.
 MAX_PER_DAY = 9999
-
-
-def business_day(moment: datetime) -> date:
-    return moment.astimezone(VN_TZ).date()
 
 
 def format_code(agency: str, day: date, seq: int) -> str:
@@ -40,13 +37,13 @@ def check_sequence(agency: str, day: date, n: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """How the catalogue replica says a unit offers a procedure: its online level (None: it does not offer it) and
-    postal reception, and the unit's own validity."""
+    """How the catalogue replica says a unit offers a procedure on a day: its online level (None: it does not offer
+    it), postal reception, and whether the unit is valid that day (`UnitChanged.valid_on`; None: the replica does not
+    know the unit)."""
 
     online_level: str | None
     postal: bool | None
-    unit_valid_from: date | None
-    unit_valid_to: date | None
+    unit_open: bool | None
 
 
 @dataclass(frozen=True)
@@ -75,10 +72,7 @@ def terms(
             field="body.procedure_code",
             code="abolished-procedure",
         )
-    unit_closed = offer.unit_valid_from is not None and not (
-        offer.unit_valid_from <= day and (offer.unit_valid_to is None or day < offer.unit_valid_to)
-    )
-    if offer.online_level is None or unit_closed:
+    if offer.online_level is None or offer.unit_open is False:
         raise Invalid(
             f"Unit {unit} does not receive dossiers of procedure {code}.",
             field="body.receiving_unit",
@@ -242,7 +236,7 @@ def new_dossier(
     receive it."""
     content = version.content
     received = not absent
-    day = business_day(now)
+    day = business_date(now)
     reason = None if received else missing_reason(absent)
     d = Dossier(
         id=dossier_id,

@@ -1,4 +1,4 @@
-"""Who may read, act on, list, upload to, submit to and count which unit's dossiers: every rule for every role."""
+"""Who may read, act on, list, upload to and submit to which unit's dossiers: every rule for every role."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from services.contracts.intake import Channel
 from services.errors import Problem
 from services.identity import Identity, Role
 
-from .factory import CITIZEN_ID, CITY, OTHER_CITIZEN, OTHER_WARD, WARD, desk, dossier, portal, staff
+from .factory import CITIZEN_ID, OTHER_CITIZEN, OTHER_WARD, WARD, desk, dossier, portal, staff
 
 D = dossier()
 UNIT_STAFF = [Role.DESK_OFFICER, Role.SPECIALIST, Role.LEADER]
@@ -122,27 +122,3 @@ def test_a_desk_does_not_receive_online_and_other_roles_do_not_receive() -> None
     assert problem_of(_submit, desk(), Channel.ONLINE).code == "wrong-channel"
     for role in (Role.SPECIALIST, Role.LEADER, Role.ADMIN, *SYSTEMS):
         assert problem_of(_submit, staff(role), Channel.IN_PERSON).status == 403
-
-
-PARENTS = {CITY: None, WARD: CITY, OTHER_WARD: CITY}
-
-
-def test_a_leader_counts_their_own_subtree_and_nothing_above_it() -> None:
-    city_leader, ward_leader = staff(Role.LEADER, CITY), staff(Role.LEADER, WARD)
-    assert access.counts_root(city_leader, None) == CITY
-    assert access.counts_units(city_leader, CITY, PARENTS) == {CITY, WARD, OTHER_WARD}
-    assert access.counts_units(city_leader, WARD, PARENTS) == {WARD}
-    problem = problem_of(access.counts_units, ward_leader, CITY, PARENTS)
-    assert (problem.status, problem.code) == (403, "outside-jurisdiction")
-    assert problem_of(access.counts_units, ward_leader, OTHER_WARD, PARENTS).status == 403
-    assert problem_of(access.counts_root, staff(Role.LEADER, None), None).status == 403
-
-
-def test_an_administrator_counts_any_unit_or_all_and_others_count_nothing() -> None:
-    admin = staff(Role.ADMIN, None)
-    assert access.counts_root(admin, None) is None
-    assert access.counts_units(admin, WARD, PARENTS) == {WARD}
-    problem = problem_of(access.counts_units, admin, "000.99.99.H57", PARENTS)
-    assert (problem.status, problem.code) == (404, "unknown-unit")
-    for role in (Role.DESK_OFFICER, Role.SPECIALIST, Role.PORTAL, *SYSTEMS):
-        assert problem_of(access.counts_root, staff(role), None).status == 403

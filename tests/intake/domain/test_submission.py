@@ -4,7 +4,7 @@ the code and its daily limit, and the new dossier's appointment (working days, c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from intake.domain import submission as rules
@@ -17,7 +17,7 @@ from services.errors import Problem
 from .factory import CALENDAR, MONDAY, OWNER_REF, WARD, desk, version, vn
 
 DAY = date(2026, 3, 2)
-FULL = rules.Offer(online_level="full", postal=True, unit_valid_from=date(2020, 1, 1), unit_valid_to=None)
+FULL = rules.Offer(online_level="full", postal=True, unit_open=True)
 
 
 def code_of(call: object) -> str:
@@ -39,15 +39,15 @@ def test_terms_refused_for_each_reason() -> None:
     assert code_of(judge(v=None)) == "unknown-procedure"
     assert code_of(judge(v=version(), offer=None)) == "unknown-procedure"
     assert code_of(judge(v=version(status=VersionStatus.ABOLISHED))) == "abolished-procedure"
-    not_offered = rules.Offer(None, None, date(2020, 1, 1), None)
+    not_offered = rules.Offer(None, None, True)
     assert code_of(judge(v=version(), offer=not_offered)) == "unit-does-not-accept"
-    merged = rules.Offer("full", True, date(2020, 1, 1), DAY)  # valid_to is exclusive: gone on DAY
-    assert code_of(judge(v=version(), offer=merged)) == "unit-does-not-accept"
-    not_yet = rules.Offer("full", True, date(2026, 3, 3), None)
-    assert code_of(judge(v=version(), offer=not_yet)) == "unit-does-not-accept"
-    offline = rules.Offer("none", True, None, None)
+    closed = rules.Offer("full", True, False)  # merged away, or not yet created, on DAY
+    assert code_of(judge(v=version(), offer=closed)) == "unit-does-not-accept"
+    unknown_unit = rules.Offer("full", True, None)  # the replica does not know the unit: its offer decides
+    assert rules.terms("1.001234", WARD, Channel.IN_PERSON, DAY, version(), unknown_unit).offering.agency_id == WARD
+    offline = rules.Offer("none", True, True)
     assert code_of(judge(Channel.ONLINE, v=version(), offer=offline)) == "channel-not-offered"
-    no_post = rules.Offer("full", False, None, None)
+    no_post = rules.Offer("full", False, True)
     assert code_of(judge(Channel.POSTAL, v=version(postal=False), offer=no_post)) == "channel-not-offered"
     # the procedure's own postal reception is enough
     assert rules.terms("1.001234", WARD, Channel.POSTAL, DAY, version(postal=True), no_post).offering.postal is False
@@ -104,18 +104,16 @@ def test_missing_mandatory_components_reject_or_ask_for_a_supplement() -> None:
 
 
 def test_the_code_is_the_agency_the_business_day_and_four_digits() -> None:
-    late_evening = vn(2026, 3, 2, 23, 30)  # 16:30 UTC: still the 2nd in Huế
-    assert rules.business_day(late_evening) == date(2026, 3, 2)
     assert rules.format_code(WARD, date(2026, 3, 2), 7) == f"{WARD}-260302-0007"
     rules.check_sequence(WARD, DAY, rules.MAX_PER_DAY)
     assert code_of(lambda: rules.check_sequence(WARD, DAY, rules.MAX_PER_DAY + 1)) == "daily-sequence-exhausted"
 
 
-def _new(absent: list[object], cal: object = CALENDAR) -> Decision:
+def _new(absent: list[object], cal: object = CALENDAR, now: datetime = MONDAY) -> Decision:
     return rules.new_dossier(
         dossier_id="d-9", who=desk(), unit=WARD, seq=12, channel=Channel.POSTAL, version=version(),
         applicant=rules.Applicant("citizen", "046090001234", "An", "0905123456", None, "Huế", None),
-        absent=absent, note="n", cal=cal, now=MONDAY, owner_ref=OWNER_REF,  # type: ignore[arg-type]
+        absent=absent, note="n", cal=cal, now=now, owner_ref=OWNER_REF,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -128,6 +126,12 @@ def test_a_complete_submission_is_received_with_its_appointment_and_event() -> N
     assert isinstance(decision.event, DossierReceived) and decision.event.owner_ref == OWNER_REF
     assert [(f.code, f.amount) for f in d.fees] == [("LP1", 8000)]
     assert (decision.step.action, decision.step.actor, decision.step.unit) == ("received", "desk-1", WARD)
+
+
+def test_the_code_and_the_business_date_are_hues_day_not_utcs() -> None:
+    early = vn(2026, 3, 3, 6, 30)  # 23:30 UTC on the 2nd
+    d = _new([], now=early).dossier
+    assert (d.code, d.business_date) == (f"{WARD}-260303-0012", date(2026, 3, 3))
 
 
 def test_an_incomplete_submission_waits_for_its_supplement_without_a_clock() -> None:
