@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from routing.domain.model import Journey
 from routing.domain.status import ACTION_LABELS_VI
 from routing.models import Extension, JourneyAction
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.contracts.routing import NationalStatus
 
 _env = Environment(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.headers import DOCUMENT_CSP
 from tests.conftest import Broker, DatabaseFactory
 from tests.routing.support import CAL, SIMPLE, WARD, received, routing_env

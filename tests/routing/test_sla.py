@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from routing.domain.sla import split_days
 
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.contracts.intake import DossierSupplemented
 from tests.conftest import Broker, DatabaseFactory
 from tests.routing.support import CAL, CITY_JUSTICE, INTER3, SIMPLE, WARD, Env, received, routing_env

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.contracts.intake import Channel, DossierRefused, DossierResultReturned, DossierWithdrawn
 from services.identity import Role
 from tests.conftest import Broker, DatabaseFactory

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from routing.sweep import SweepResult, sweep
 
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from services.db import Database
 from services.identity import Role
 from tests.conftest import Broker, DatabaseFactory

@@ -34,6 +34,7 @@ from routing.domain.model import (
     Step,
 )
 from services.calendar import WorkingCalendar
+from services.clock import business_date
 from services.contracts import routing as ev
 from services.contracts.catalogue import ProcedureVersion, UnitChanged
 from services.contracts.intake import DossierReceived
@@ -260,7 +261,7 @@ def start(payload: DossierReceived, route: Route, first_unit: UnitChanged | None
         )
     )
     first = planned[0]
-    if route.inter_level and first_unit is not None and not first_unit.valid_on(sla.local_date(at)):
+    if route.inter_level and first_unit is not None and not first_unit.valid_on(business_date(at)):
         problem = (
             f"route step 1 references unit {first.unit} ({first_unit.name}), no longer in operation"
             + (f" (merged into {first_unit.successor_id})" if first_unit.successor_id else "")
@@ -348,7 +349,7 @@ def transfer(
     target = to_unit or step.unit
     if target == j.holder_unit:
         raise Invalid("A dossier cannot be transferred to the unit that holds it.", field="body.to_unit")
-    require_in_operation(target, target_unit, sla.local_date(now), field="body.to_unit")
+    require_in_operation(target, target_unit, business_date(now), field="body.to_unit")
     d = _Draft(j)
     if target != step.unit:  # re-routed: the step is done by another unit
         d.set_step(step.seq, unit=target, level=target_unit.level if target_unit is not None else step.level)
@@ -474,7 +475,7 @@ def complete(
         return d.done()
     d.set(phase="routing")
     try:
-        require_in_operation(following.unit, next_unit, sla.local_date(now), field="route")
+        require_in_operation(following.unit, next_unit, business_date(now), field="route")
     except Problem as exc:
         d.log(st.ROUTE_BLOCKED, Actor.system(), at=now, note=exc.detail)
         return d.done()
@@ -631,7 +632,7 @@ def extend(j: Journey, actor: Actor, new_date: date, reason: str, now: datetime,
             f"Dossier {j.code} was already extended once; the appointment may be reset only once.",
             code="already-extended",
         )
-    due_day = sla.local_date(j.due_at)
+    due_day = business_date(j.due_at)
     if sla.extension_lead_days(cal, now, j.due_at) < 1:
         raise Invalid(
             f"An extension must be asked at least one working day before the due date ({due_day.isoformat()}).",

@@ -11,15 +11,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from services.calendar import VN_TZ, WorkingCalendar
+from services.calendar import WorkingCalendar
+from services.clock import business_date
 
 
 def total_working_days(cal: WorkingCalendar, received_at: datetime, appointment_at: datetime) -> int:
     """Working days from the start day (not counted) to the appointment date (counted)."""
     start = cal.start_day(received_at)
-    end = appointment_at.astimezone(VN_TZ).date()
+    end = business_date(appointment_at)
     return len(cal.working_days_in(start + timedelta(days=1), end))
 
 
@@ -65,10 +66,6 @@ def paused_days(cal: WorkingCalendar, paused_at: datetime, resumed_at: datetime)
     return cal.working_days_between(paused_at, resumed_at)
 
 
-def local_date(moment: datetime) -> date:
-    return moment.astimezone(VN_TZ).date()
-
-
 def extension_lead_days(cal: WorkingCalendar, now: datetime, due_at: datetime) -> int:
     """Working days after today up to and including the due date: ≥ 1 means 'at least one working day before'."""
     return cal.working_days_between(now, due_at)
@@ -76,7 +73,7 @@ def extension_lead_days(cal: WorkingCalendar, now: datetime, due_at: datetime) -
 
 def due_soon_threshold(cal: WorkingCalendar, now: datetime, working_days: int) -> datetime:
     """Deadlines at or before this moment are 'due soon': due today or within the next `working_days` days."""
-    today = local_date(now)
+    today = business_date(now)
     day = today if cal.is_working_day(today) else cal.next_working_day(today)
     for _ in range(working_days):
         day = cal.next_working_day(day)

@@ -6,10 +6,11 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from routing.domain import rules, sla
+from routing.domain import rules
 from routing.domain import status as st
 from routing.domain.model import Actor
 
+from services.clock import business_date
 from services.contracts.routing import NationalStatus, SlaState
 from services.errors import Problem
 from services.identity import Role
@@ -367,7 +368,7 @@ def test_the_system_resumes_for_any_holder() -> None:
 def test_one_extension_only_asked_a_working_day_ahead_to_a_later_working_day() -> None:
     run = Run.start(SIMPLE, days=10)
     j = run.journey
-    due_day = sla.local_date(j.due_at)
+    due_day = business_date(j.due_at)
     new_day = CAL.next_working_day(CAL.next_working_day(CAL.next_working_day(due_day)))
     saturday = next(d for d in (due_day + timedelta(days=i) for i in range(1, 8)) if d.weekday() == 5)
     for bad in (due_day, saturday):
@@ -396,7 +397,7 @@ def test_one_extension_only_asked_a_working_day_ahead_to_a_later_working_day() -
 def test_an_extension_moves_the_open_steps_by_the_days_added_never_past_the_appointment() -> None:
     run = at_city()
     j = run.journey
-    due_day = sla.local_date(j.due_at)
+    due_day = business_date(j.due_at)
     new_day = CAL.next_working_day(CAL.next_working_day(due_day))
     run.apply(rules.extend(j, staff(CITY_JUSTICE), new_day, "x", later(0.3), CAL))
     after = run.journey

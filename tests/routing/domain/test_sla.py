@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as hs
 from routing.domain import sla
 
+from services.clock import business_date
 from tests.routing.domain.journeys import CAL, T0
 
 
@@ -36,15 +37,15 @@ def test_each_step_is_due_where_its_cumulative_share_ends_and_the_last_at_the_ap
 
 def test_a_received_after_hours_dossier_starts_the_next_working_day() -> None:
     friday_evening = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # 19:00 in Huế
-    assert sla.local_date(friday_evening) == date(2026, 3, 6)
+    assert business_date(friday_evening) == date(2026, 3, 6)
     assert sla.total_working_days(CAL, friday_evening, CAL.add_working_days(friday_evening, 1)) == 1
-    assert sla.local_date(CAL.add_working_days(friday_evening, 1)) == date(2026, 3, 10)  # Monday is the start day
+    assert business_date(CAL.add_working_days(friday_evening, 1)) == date(2026, 3, 10)  # Monday is the start day
 
 
 def test_shift_pause_and_extension_lead() -> None:
     due = CAL.add_working_days(T0, 2)  # Wednesday
     assert sla.shift(CAL, due, 0) == due
-    assert sla.local_date(sla.shift(CAL, due, 3)) == date(2026, 3, 9)  # over the weekend
+    assert business_date(sla.shift(CAL, due, 3)) == date(2026, 3, 9)  # over the weekend
     assert sla.paused_days(CAL, T0, T0 + timedelta(days=7)) == 5
     assert sla.extension_lead_days(CAL, T0, due) == 2
     assert sla.extension_lead_days(CAL, due - timedelta(hours=1), due) == 0  # on the due date: too late
