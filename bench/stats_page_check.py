@@ -76,7 +76,7 @@ def seed_reports() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
             },
         ],
     }
-    from stats.reports import II06A_HEADERS
+    from services.contracts.stats import II06A_HEADERS
 
     def row(
         code: str,

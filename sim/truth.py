@@ -6,22 +6,8 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from services.contracts.stats import II06A_KEYS
 from sim.world import CITY, Days, Dossier
-
-II06A_KEYS = [
-    "received_total",
-    "received_online",
-    "received_offline",
-    "carried_over",
-    "resolved",
-    "resolved_early",
-    "resolved_on_time",
-    "resolved_late",
-    "pending",
-    "pending_within",
-    "pending_overdue",
-    "closed",
-]
 
 
 def level_of(unit: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import periods, policy
+from services.contracts.stats import II06A_HEADERS, II06A_KEYS
 from services.identity import Identity
 from services.periods import Period
 from stats import repository as repo
@@ -40,23 +41,6 @@ LEVEL_NAMES = {
     "ward": "Cấp phường",
     "unknown": "Chưa rõ",
 }
-
-II06A_HEADERS = [
-    ("field_code", "Mã lĩnh vực"),
-    ("field_name", "Lĩnh vực"),
-    ("received_total", "Tiếp nhận: tổng số"),
-    ("received_online", "Tiếp nhận: trực tuyến"),
-    ("received_offline", "Tiếp nhận: trực tiếp, bưu chính"),
-    ("carried_over", "Tiếp nhận: từ kỳ trước"),
-    ("resolved", "Đã giải quyết: tổng số"),
-    ("resolved_early", "Đã giải quyết: trước hạn"),
-    ("resolved_on_time", "Đã giải quyết: đúng hạn"),
-    ("resolved_late", "Đã giải quyết: quá hạn"),
-    ("pending", "Đang giải quyết: tổng số"),
-    ("pending_within", "Đang giải quyết: trong hạn"),
-    ("pending_overdue", "Đang giải quyết: quá hạn"),
-    ("closed", "Rút / từ chối sau tiếp nhận"),
-]
 
 
 def period(start: date | None, end: date | None, settings: Settings) -> Period:
@@ -176,7 +160,7 @@ async def ii06a(session: AsyncSession, p: Period, sc: Scope) -> dict[str, Any]:
     counts = await repo.ii06a_by_field(session, p.start, p.end, sc.units)
     names = await repo.field_names(session)
     rows = []
-    totals = {name: 0 for name, _ in II06A_HEADERS[2:]}
+    totals = dict.fromkeys(II06A_KEYS, 0)
     for field_code in sorted(counts):
         row = _ii06a_row(counts[field_code])
         rows.append({"field_code": field_code, "field_name": names.get(field_code, field_code), **row})

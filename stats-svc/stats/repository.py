@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.contracts.catalogue_sql import in_force_on
+from services.contracts.stats import II06A_COUNTED
 from stats.models import (
     MAX_OPEN_DAYS,
     OPEN,
@@ -128,20 +129,6 @@ async def field_names(session: AsyncSession) -> dict[str, str]:
     return {str(code): str(name) for code, name in rows}
 
 
-II06A_COLUMNS = (
-    "received_online",
-    "received_offline",
-    "carried_over",
-    "resolved",
-    "resolved_early",
-    "resolved_on_time",
-    "resolved_late",
-    "pending",
-    "pending_overdue",
-    "closed",
-)
-
-
 async def ii06a_by_field(
     session: AsyncSession, start: date, end: date, scope: Collection[str] | None
 ) -> dict[str, dict[str, int]]:
@@ -170,7 +157,7 @@ async def ii06a_by_field(
     fresh = u.c.carried == 0
     resolved_in = and_(u.c.resolved_date >= start, u.c.resolved_date <= end)
     pending = u.c.open_until > end
-    query = select(
+    query = select(  # the counts in the order of II06A_COUNTED
         u.c.field_code,
         _sum(and_(fresh, u.c.channel == "online")),
         _sum(and_(fresh, u.c.channel != "online")),
@@ -191,7 +178,7 @@ async def ii06a_by_field(
     ).group_by(u.c.field_code)
     result: dict[str, dict[str, int]] = {}
     for row in await session.execute(query):
-        result[str(row[0] or "")] = {name: int(value) for name, value in zip(II06A_COLUMNS, row[1:], strict=True)}
+        result[str(row[0] or "")] = {name: int(value) for name, value in zip(II06A_COUNTED, row[1:], strict=True)}
     return result
 
 

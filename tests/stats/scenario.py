@@ -13,6 +13,7 @@ from services.contracts import catalogue as cat
 from services.contracts import intake as ik
 from services.contracts import payment as pay
 from services.contracts import routing as rt
+from services.contracts.stats import II06A_KEYS
 from services.events import CloudEvent, EventPayload, new_event
 from services.topics import CATALOGUE_PROCEDURES, CATALOGUE_UNITS, INTAKE_DOSSIERS, PAYMENT_PAYMENTS, ROUTING_JOURNEYS
 from tests.support import factories
@@ -321,21 +322,7 @@ def envelope(payload: EventPayload, key: str) -> CloudEvent:
 
 
 def _row(code: str, name: str, *values: int) -> dict[str, Any]:
-    keys = [
-        "received_total",
-        "received_online",
-        "received_offline",
-        "carried_over",
-        "resolved",
-        "resolved_early",
-        "resolved_on_time",
-        "resolved_late",
-        "pending",
-        "pending_within",
-        "pending_overdue",
-        "closed",
-    ]
-    return {"field_code": code, "field_name": name, **dict(zip(keys, values, strict=True))}
+    return {"field_code": code, "field_name": name, **dict(zip(II06A_KEYS, values, strict=True))}
 
 
 #: II.06a for the city subtree over [START, END]:
