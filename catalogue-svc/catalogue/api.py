@@ -63,8 +63,18 @@ Admin = Annotated[Identity, Depends(require(Role.ADMIN))]
 Year = Annotated[int, Path(ge=1900, le=2999)]
 
 
-def _prefix(request: Request) -> str:
+def _topic_prefix(request: Request) -> str:
     return str(request.app.state.settings.topic_prefix)
+
+
+def _database_url(request: Request) -> str:
+    return str(request.app.state.db.url)
+
+
+#: The prefix of the topics this service writes to (its settings').
+TopicPrefix = Annotated[str, Depends(_topic_prefix)]
+#: The service's database URL, which keys the search index it caches.
+DatabaseUrl = Annotated[str, Depends(_database_url)]
 
 
 def _hit(d: search.Doc, score: float) -> SearchHit:
@@ -101,7 +111,7 @@ async def add_field(body: FieldIn, session: SessionDep, who: Admin) -> FieldOut:
 
 @router.get("/procedures", tags=["catalogue"])
 async def search_procedures(
-    request: Request,
+    db_url: DatabaseUrl,
     session: SessionDep,
     who: CurrentIdentity,
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -113,7 +123,7 @@ async def search_procedures(
     page: Annotated[int, Query(ge=1)] = 1,
     size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> SearchPage:
-    index = await search.index_for(session, request.app.state.db.url, today_vn())
+    index = await search.index_for(session, db_url, today_vn())
     hits = index.search(
         q, field_code=field, level=level, unit=unit, online_level=online_level, include_abolished=include_abolished
     )
@@ -155,18 +165,20 @@ async def version_in_force(
 
 @router.post("/procedures/{code}/decisions", tags=["catalogue"], status_code=201)
 async def publish_decision(
-    request: Request,
+    prefix: TopicPrefix,
     body: DecisionIn,
     session: SessionDep,
     who: Admin,
     code: Annotated[str, Path(pattern=CODE_PATTERN, description="procedure code, e.g. 1.001234")],
 ) -> ProcedureVersion:
-    return await svc.publish_decision(session, _prefix(request), code, body)
+    return await svc.publish_decision(session, prefix, code, body)
 
 
 @router.put("/procedures/{code}/units", tags=["catalogue"])
-async def configure_units(request: Request, code: str, body: UnitsIn, session: SessionDep, who: Admin) -> ProcedureOut:
-    await svc.configure_units(session, _prefix(request), code, body.units)
+async def configure_units(
+    prefix: TopicPrefix, code: str, body: UnitsIn, session: SessionDep, who: Admin
+) -> ProcedureOut:
+    await svc.configure_units(session, prefix, code, body.units)
     return await get_procedure(code, session, who)
 
 
@@ -197,13 +209,13 @@ async def get_unit(agency_id: str, session: SessionDep, who: CurrentIdentity) ->
 
 
 @router.post("/units", tags=["units"], status_code=201)
-async def add_unit(request: Request, body: UnitIn, session: SessionDep, who: Admin) -> UnitChanged:
-    return svc.unit_state(await svc.create_unit(session, _prefix(request), body))
+async def add_unit(prefix: TopicPrefix, body: UnitIn, session: SessionDep, who: Admin) -> UnitChanged:
+    return svc.unit_state(await svc.create_unit(session, prefix, body))
 
 
 @router.post("/units/merge", tags=["units"])
-async def merge_units(request: Request, body: MergeIn, session: SessionDep, who: Admin) -> UnitChanged:
-    return svc.unit_state(await svc.merge_units(session, _prefix(request), body))
+async def merge_units(prefix: TopicPrefix, body: MergeIn, session: SessionDep, who: Admin) -> UnitChanged:
+    return svc.unit_state(await svc.merge_units(session, prefix, body))
 
 
 # -- calendar ----------------------------------------------------------------------------------------------------
@@ -245,13 +257,13 @@ async def get_calendar(year: Year, session: SessionDep, who: CurrentIdentity) ->
 
 @router.put("/calendar/{year}", tags=["calendar"])
 async def put_calendar(
-    request: Request,
+    prefix: TopicPrefix,
     body: CalendarYearIn,
     session: SessionDep,
     who: Admin,
     year: Year,
 ) -> CalendarYearOut:
-    await svc.set_calendar_year(session, _prefix(request), year, body.days)
+    await svc.set_calendar_year(session, prefix, year, body.days)
     return await get_calendar(year, session, who)
 
 
@@ -260,14 +272,14 @@ async def put_calendar(
 
 @router.get("/listing/{agency_id}", tags=["catalogue"])
 async def listing(
-    request: Request, agency_id: str, session: SessionDep, who: CurrentIdentity, on: date | None = None
+    db_url: DatabaseUrl, agency_id: str, session: SessionDep, who: CurrentIdentity, on: date | None = None
 ) -> ListingOut:
     u = await repo.unit(session, agency_id)
     if u is None:
         raise NotFound(f"No unit {agency_id}.", code="unknown-unit")
     day = on or today_vn()
     if day == today_vn():
-        index = await search.index_for(session, request.app.state.db.url, day)
+        index = await search.index_for(session, db_url, day)
     else:
         index = await search.index_on(session, day)
     hits = index.search(None, unit=agency_id)
@@ -290,6 +302,7 @@ async def listing(
 @router.post("/imports", tags=["imports"])
 async def run_import(
     request: Request,
+    prefix: TopicPrefix,
     session: SessionDep,
     who: Admin,
     format: Literal["json", "csv", "xlsx"] | None = None,
@@ -297,7 +310,7 @@ async def run_import(
 ) -> ImportReport:
     raw = await request.body()
     fmt = format or importer.guess_format(request.headers.get("content-type", ""), name)
-    return await importer.import_bytes(session, _prefix(request), raw, fmt, name)
+    return await importer.import_bytes(session, prefix, raw, fmt, name)
 
 
 @router.get("/imports/{run_id}", tags=["imports"])
