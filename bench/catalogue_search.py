@@ -56,8 +56,8 @@ def _free_port() -> int:
 
 async def load(url: str, n: int) -> None:
     from catalogue import importer
-    from catalogue.demo import build_records
-    from catalogue.seed import seed_calendar, seed_units
+    from catalogue.tools.demo import build_records
+    from catalogue.tools.seed import seed_calendar, seed_units
 
     from services.db import Database
 

@@ -28,7 +28,7 @@ trap 'deploy/kafka/kafka.sh stop var/kafka' EXIT
 python -m services.topics
 deploy/migrate.sh
 # Demo data (idempotent): Huế units, the holiday calendar and the demo procedure catalogue.
-PYTHONPATH="$PWD:$PWD/catalogue-svc" python -m catalogue.seed
+PYTHONPATH="$PWD:$PWD/catalogue-svc" python -m catalogue.tools.seed
 # Demo credentials for each client type (the portal key, desk officer, specialist, leader, admin).
-PYTHONPATH="$PWD:$PWD/gateway" python -m gateway.cli demo
+PYTHONPATH="$PWD:$PWD/gateway" python -m gateway.tools.cli demo
 honcho start -f Procfile

@@ -1,4 +1,4 @@
-"""Staff accounts of the simulation, as `gateway.cli create-staff` makes them (idempotent).
+"""Staff accounts of the simulation, as `gateway.tools.cli create-staff` makes them (idempotent).
 
     PYTHONPATH=.:gateway python -m sim.accounts PASSWORD UNIT:ROLE:USERNAME ...
 

@@ -164,8 +164,8 @@ class System:
         self.create_databases()
         self.run(sys.executable, "-m", "services.topics")
         self.run("deploy/migrate.sh")
-        self.run(sys.executable, "-m", "catalogue.seed", PYTHONPATH=f"{ROOT}:{ROOT / 'catalogue-svc'}")
-        out = self.run(sys.executable, "-m", "gateway.cli", "demo", PYTHONPATH=f"{ROOT}:{ROOT / 'gateway'}")
+        self.run(sys.executable, "-m", "catalogue.tools.seed", PYTHONPATH=f"{ROOT}:{ROOT / 'catalogue-svc'}")
+        out = self.run(sys.executable, "-m", "gateway.tools.cli", "demo", PYTHONPATH=f"{ROOT}:{ROOT / 'gateway'}")
         return parse_demo(out)
 
     def procfile(self) -> dict[str, str]:
@@ -224,5 +224,5 @@ def parse_demo(out: str) -> Credentials:
     keys = dict(re.findall(r"^\s*(portal)\s+API key\s+X-API-Key: (\S+)", out, re.M))
     passwords = dict(re.findall(r"staff\s+(\S+) / (\S+)", out))
     if "portal" not in keys or not passwords:
-        raise RuntimeError(f"unexpected output of gateway.cli demo:\n{out}")
+        raise RuntimeError(f"unexpected output of gateway.tools.cli demo:\n{out}")
     return Credentials(keys["portal"], passwords)

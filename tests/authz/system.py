@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from catalogue.seed import seed_calendar, seed_units
+from catalogue.tools.seed import seed_calendar, seed_units
 from fastapi import FastAPI
 from gateway.auth import create_staff
 

@@ -8,8 +8,8 @@ import json
 
 import openpyxl
 import pytest
-from catalogue.seed import seed
 from catalogue.settings import Settings
+from catalogue.tools.seed import seed
 
 from services.db import Database
 from tests.catalogue.support import ADMIN, PORTAL, WARD_A, catalogue, ok, small_structure, today

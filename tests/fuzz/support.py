@@ -20,7 +20,7 @@ from services.settings import ServiceSettings
 from sim.system import SERVICES, Credentials, System
 from tests.gateway.support import free_port
 
-#: The demo staff of `gateway.cli demo` by role.
+#: The demo staff of `gateway.tools.cli demo` by role.
 STAFF = {"desk": "demo.desk", "specialist": "demo.specialist", "leader": "demo.leader", "admin": "demo.admin"}
 DESK_UNIT = "000.00.31.H57"
 

@@ -125,7 +125,7 @@ async def test_a_password_set_from_the_command_line_ends_the_sessions_on_every_r
         env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'gateway'}", "GATEWAY_DATABASE_URL": url}
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "gateway.cli", "set-password", "--username", "specialist", "--password",
+            [sys.executable, "-m", "gateway.tools.cli", "set-password", "--username", "specialist", "--password",
              "Mật-khẩu-đặt-lại-77"],
             cwd=ROOT, env=env, capture_output=True, text=True,
         )  # fmt: skip

@@ -1,5 +1,5 @@
 """README, "A walk through the system", as written: the whole system as `make run` starts it (sim.system), the
-credentials `gateway.cli demo` prints, and every step of the walk through the gateway, the route of step 6 with
+credentials `gateway.tools.cli demo` prints, and every step of the walk through the gateway, the route of step 6 with
 the demo staff of each unit on it."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from gateway.cli import DEMO_STAFF
+from gateway.tools.cli import DEMO_STAFF
 
 from tests.conftest import Broker
 from tests.fuzz.support import running_system

@@ -1,14 +1,14 @@
 """Administration of the gateway's credentials.
 
-    python -m gateway.cli create-key --client portal --role portal [--scope dossiers:read ...] [--unit ID]
-    python -m gateway.cli rotate-key --client portal [--grace-hours 24]
-    python -m gateway.cli revoke-key (--prefix PREFIX | --client CLIENT)
-    python -m gateway.cli list-keys
-    python -m gateway.cli create-staff --username u --role desk_officer --unit 000.00.31.H57 [--password P]
-    python -m gateway.cli set-password --username u [--password P]      (ends the account's sessions)
-    python -m gateway.cli deactivate-staff --username u                  (refuses its logins, ends its sessions)
-    python -m gateway.cli reactivate-staff --username u
-    python -m gateway.cli demo          (idempotent: demo credentials of every client type, printed)
+    python -m gateway.tools.cli create-key --client portal --role portal [--scope dossiers:read ...] [--unit ID]
+    python -m gateway.tools.cli rotate-key --client portal [--grace-hours 24]
+    python -m gateway.tools.cli revoke-key (--prefix PREFIX | --client CLIENT)
+    python -m gateway.tools.cli list-keys
+    python -m gateway.tools.cli create-staff --username u --role desk_officer --unit 000.00.31.H57 [--password P]
+    python -m gateway.tools.cli set-password --username u [--password P]      (ends the account's sessions)
+    python -m gateway.tools.cli deactivate-staff --username u                  (refuses its logins, ends its sessions)
+    python -m gateway.tools.cli reactivate-staff --username u
+    python -m gateway.tools.cli demo          (idempotent: demo credentials of every client type, printed)
 
 The database is GATEWAY_DATABASE_URL; it must be migrated (``alembic -c gateway/alembic.ini upgrade head``),
 except for ``demo``, which migrates it first. Keys and generated passwords are printed once and never stored.
@@ -43,7 +43,7 @@ from services import migrations
 from services.db import Database
 from services.identity import Role
 
-GATEWAY_DIR = Path(__file__).resolve().parent.parent
+GATEWAY_DIR = Path(__file__).resolve().parents[2]
 
 #: (username, role, unit, full name) of the demo staff: the city centre's desk, a ward's desk, a ward specialist, the
 #: city's leader, an admin, and a specialist at every department on the routes of the demo procedures
@@ -160,7 +160,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gateway.cli", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m gateway.tools.cli", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create-key", help="a new API key for a system client")

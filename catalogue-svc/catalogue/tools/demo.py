@@ -5,7 +5,7 @@ ward-level procedures listed at the 27 ward desks. Names and fields are real whe
 ``1.9xxxxx`` / ``2.9xxxxx``, fees, deadlines and decision numbers are plausible inventions. Every record carries
 ``"DEMO": true``.
 
-    PYTHONPATH=.:catalogue-svc python -m catalogue.demo > catalogue-svc/data/demo-procedures.json
+    PYTHONPATH=.:catalogue-svc python -m catalogue.tools.demo > catalogue-svc/data/demo-procedures.json
 """
 
 from __future__ import annotations

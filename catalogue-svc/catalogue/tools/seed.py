@@ -1,6 +1,6 @@
 """Seed the catalogue with DEMO DATA, idempotently, publishing events through the outbox.
 
-    cd /work/main && PYTHONPATH=.:catalogue-svc python -m catalogue.seed     (uses CATALOGUE_DATABASE_URL)
+    cd /work/main && PYTHONPATH=.:catalogue-svc python -m catalogue.tools.seed     (uses CATALOGUE_DATABASE_URL)
 
 Loads:
 - the 2020 three-level structure of the seed report: UBND tỉnh Thừa Thiên Huế (000.00.00.H57) with provincial
@@ -9,7 +9,7 @@ Loads:
   (H56) whose two wards were merged on 1 Jul 2025 into one ward directly under the province; the old units stay with
   `valid_to` and `successor_id`;
 - the calendar rules (`services.calendar.default_rules_vn`) as the administrator's table;
-- the demo procedures of `data/demo-procedures.json` (see `catalogue.demo`) through the importer.
+- the demo procedures of `data/demo-procedures.json` (see `catalogue.tools.demo`) through the importer.
 
 Departments' agency ids are demo values in the official format. Running it twice changes nothing.
 """
@@ -26,14 +26,14 @@ from tqdm import tqdm
 from catalogue import importer
 from catalogue import repository as repo
 from catalogue import service as svc
-from catalogue.demo import CITY, PROVINCE, WARD_IDS, WARDS
 from catalogue.schemas import ImportReport, MergeIn, UnitIn
 from catalogue.settings import Settings
+from catalogue.tools.demo import CITY, PROVINCE, WARD_IDS, WARDS
 from services.calendar import default_rules_vn
 from services.contracts.catalogue import CalendarDay, UnitKind
 from services.db import Database
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "demo-procedures.json"
+DATA = Path(__file__).resolve().parents[2] / "data" / "demo-procedures.json"
 SINCE = date(2008, 8, 1)
 
 DEPARTMENTS = [  # (number, provincial department, city department)

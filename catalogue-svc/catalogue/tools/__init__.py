@@ -1,0 +1,1 @@
+"""Tools beside the catalogue service (demo data and its seeding), not part of the running service."""

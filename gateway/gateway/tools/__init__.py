@@ -1,0 +1,1 @@
+"""Tools beside the gateway (the administration CLI), not part of the running service."""
