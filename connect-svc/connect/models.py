@@ -1,9 +1,8 @@
 """Tables owned by connect-svc.
 
 - `portal_dossiers`: per dossier, the portal's view of it (`connect.domain.records.PortalDossier` as JSON) and the
-  next sequence number of its deliveries. The portal holds the dossier once a dossier record of it was
-  acknowledged (its later dossier records go with `isUpdating`): that is read from `deliveries`, which only the
-  workers update, so that a worker never waits on a row the consumers lock.
+  next sequence number of its deliveries.
+- `portal_holdings`: the dossiers the portal holds (a dossier record of theirs was acknowledged).
 - `deliveries`: every record for the portal, one per change: which dossier, kind (dossier / step), the event it
   came from (unique with its position among that event's changes), its sequence in the dossier, the record, its
   state (connect.domain.delivery.State), attempts, when the next is due, the last answer or error, the worker's
@@ -15,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.catalogue_replica import add_replica_tables
@@ -35,12 +34,30 @@ class PortalDossier(Base):  # type: ignore[misc, valid-type]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class PortalHolding(Base):  # type: ignore[misc, valid-type]
+    """A dossier the portal holds: a dossier record of it was acknowledged (its later ones go with `isUpdating`, its
+    steps may go). Written by the workers only, so that a worker never waits on a row the consumers lock."""
+
+    __tablename__ = "portal_holdings"
+
+    dossier_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Delivery(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("dossier_id", "seq", name="uq_deliveries_dossier_seq"),
         UniqueConstraint("event_id", "position", name="uq_deliveries_event_position"),
         Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        # the heads of the dossiers' queues: what is not acknowledged yet, by dossier and sequence
+        Index(
+            "ix_deliveries_undelivered",
+            "dossier_id",
+            "seq",
+            sqlite_where=text("state != 'acknowledged'"),
+            postgresql_where=text("state != 'acknowledged'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -6,18 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connect.domain.delivery import State
 from connect.domain.records import Kind
-from connect.models import Delivery, PortalDossier
+from connect.models import Delivery, PortalDossier, PortalHolding
 
 PARTY = "dvcqg"
 
 d = Delivery.__table__
 pd = PortalDossier.__table__
-_earlier = d.alias("earlier")
 
 _lock_dossier = select(pd.c.view, pd.c.next_seq).where(pd.c.dossier_id == bindparam("dossier_id")).with_for_update()
 _insert_dossier = insert(pd)
@@ -28,46 +27,34 @@ _update_dossier = (
 )
 _insert_deliveries = insert(d)
 
-_acknowledged = d.alias("acknowledged")
-
-
-def _portal_holds(dossier_id: Any) -> Any:
-    """The portal has acknowledged a dossier record of this dossier (later ones go with `isUpdating`)."""
-    return (
-        exists()
-        .where(
-            _acknowledged.c.dossier_id == dossier_id,
-            _acknowledged.c.kind == Kind.DOSSIER.value,
-            _acknowledged.c.state == State.ACKNOWLEDGED.value,
-        )
-        .correlate_except(_acknowledged)
+ph = PortalHolding.__table__
+_undelivered = d.alias("undelivered")
+#: Per dossier, the first record not acknowledged yet, and the first dossier record among those.
+_heads = (
+    select(
+        _undelivered.c.dossier_id,
+        func.min(_undelivered.c.seq).label("first"),
+        func.min(case((_undelivered.c.kind == Kind.DOSSIER.value, _undelivered.c.seq))).label("first_dossier"),
     )
-
-
-#: A delivery may go when it is due, not in flight under a live lease, and nothing of its dossier before it is
-#: still undelivered — except that the first dossier record goes ahead of the steps waiting for the portal to hold
-#: the dossier (routing's events can be read before intake's), and a step never goes before the portal holds it.
-_blocked = (
-    exists()
-    .where(
-        _earlier.c.dossier_id == d.c.dossier_id,
-        _earlier.c.seq < d.c.seq,
-        _earlier.c.state != State.ACKNOWLEDGED.value,
-        or_(d.c.kind == Kind.STEP.value, _earlier.c.kind == Kind.DOSSIER.value, _portal_holds(d.c.dossier_id)),
-    )
-    .correlate_except(_earlier)
+    .where(text("undelivered.state != 'acknowledged'"))  # written as ix_deliveries_undelivered's condition is
+    .group_by(_undelivered.c.dossier_id)
+    .subquery("heads")
 )
+#: What may go now: per dossier, the first record not acknowledged — or, while the portal does not hold the dossier,
+#: its first dossier record (it goes ahead of the steps read before it; a step never goes before the portal holds
+#: its dossier) — when it is due and not in flight under a live lease.
 _due = (
     select(d.c.id)
+    .join(_heads, _heads.c.dossier_id == d.c.dossier_id)
+    .outerjoin(ph, ph.c.dossier_id == d.c.dossier_id)
     .where(
+        d.c.seq == case((ph.c.dossier_id.is_not(None), _heads.c.first), else_=_heads.c.first_dossier),
         or_(d.c.state == State.PENDING.value, and_(d.c.state == State.SENT.value, d.c.lease_until < bindparam("now"))),
         d.c.next_attempt_at <= bindparam("now"),
-        or_(d.c.kind == Kind.DOSSIER.value, _portal_holds(d.c.dossier_id)),
-        ~_blocked,
     )
     .order_by(d.c.next_attempt_at, d.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(of=d, skip_locked=True)
 )
 _claim = (
     update(d)
@@ -82,15 +69,7 @@ _claim = (
     )
     .returning(d.c.id, d.c.dossier_id, d.c.kind, d.c.service, d.c.payload, d.c.attempts)
 )
-_on_portal = (
-    select(d.c.dossier_id)
-    .distinct()
-    .where(
-        d.c.dossier_id.in_(bindparam("ids", expanding=True)),
-        d.c.kind == Kind.DOSSIER.value,
-        d.c.state == State.ACKNOWLEDGED.value,
-    )
-)
+_on_portal = select(ph.c.dossier_id).where(ph.c.dossier_id.in_(bindparam("ids", expanding=True)))
 _record = (
     update(d)
     .where(d.c.id == bindparam("b_id"), d.c.lease_owner == bindparam("b_owner"), d.c.state == State.SENT.value)
@@ -114,6 +93,7 @@ _release = (
     )
     .values(state=State.PENDING.value, attempts=d.c.attempts - 1, lease_owner=None, lease_until=None)
 )
+_hold = insert(ph)
 _backlog = (
     select(d.c.state, func.count(), func.min(d.c.created_at))
     .where(d.c.state != State.ACKNOWLEDGED.value)
@@ -177,6 +157,14 @@ async def release(session: AsyncSession, owner: str, ids: list[int]) -> None:
     """Give back claimed deliveries that were not tried (the circuit opened meanwhile): the claim is undone."""
     if ids:
         await session.execute(_release, {"owner": owner, "ids": ids})
+
+
+async def hold(session: AsyncSession, dossier_ids: set[str], now: datetime) -> None:
+    """The portal holds these dossiers now (a dossier record of each was acknowledged)."""
+    held = await on_portal(session, sorted(dossier_ids))
+    new = sorted(dossier_ids - held)
+    if new:
+        await session.execute(_hold, [{"dossier_id": dossier_id, "since": now} for dossier_id in new])
 
 
 async def backlog(session: AsyncSession) -> list[tuple[str, int, datetime | None]]:

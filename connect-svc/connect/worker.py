@@ -120,6 +120,7 @@ class Worker:
             return 0
         outcomes: list[dict[str, Any]] = []
         untried: list[int] = []
+        held: set[str] = set()
         for service, updating, chunk in _batches(rows, on_portal, s.records_per_call):
             if self.circuit.state is CircuitState.OPEN:
                 untried += [row.id for row in chunk]
@@ -136,6 +137,8 @@ class Worker:
                     draw=random.random(),
                 )
                 ATTEMPTS.labels(repository.PARTY, row.kind, answer.value).inc()
+                if outcome.state is State.ACKNOWLEDGED and row.kind == Kind.DOSSIER.value:
+                    held.add(row.dossier_id)
                 if outcome.state is State.PARKED:
                     PARKED.labels(repository.PARTY, row.kind).inc()
                     log.warning("delivery_parked", delivery=row.id, dossier=row.dossier_id, answer=outcome.last_answer)
@@ -154,6 +157,7 @@ class Worker:
         async with self.db.sessionmaker() as session, session.begin():
             await repository.record_outcomes(session, outcomes)
             await repository.release(session, self.owner, untried)
+            await repository.hold(session, held, datetime.now(UTC))
         self.tried += len(outcomes)
         return len(outcomes)
 
