@@ -165,7 +165,7 @@ async def bill_vietqr(
         (
             p
             for p in await repository.payments_of_bill(session, bill.id)
-            if p.status in service.OPEN_STATES and service.aware(p.expires_at) > at
+            if p.status in service.OPEN_STATES and p.expires_at > at
         ),
         None,
     )

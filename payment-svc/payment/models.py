@@ -19,7 +19,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -28,11 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.db import create_base
+from services.db import BigId, UTCDateTime, create_base
 
 Base = create_base()
-
-_BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Bill(Base):  # type: ignore[misc, valid-type]
@@ -50,8 +47,8 @@ class Bill(Base):  # type: ignore[misc, valid-type]
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     #: open | paid | cancelled
     status: Mapped[str] = mapped_column(String(16), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Whose bill it is, pseudonymously (services.policy.owner_ref of the applicant's id number); none on bills of
     #: dossiers received before intake sent it: the portal does not reach those.
     owner_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -71,18 +68,18 @@ class Payment(Base):  # type: ignore[misc, valid-type]
     status: Mapped[str] = mapped_column(String(24))
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     provider_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_by: Mapped[str] = mapped_column(String(100))
     #: When the provider is next asked about this payment if no callback came (settlement.py); null: not yet due
     #: (the first query is due `status_query_after_seconds` after `created_at`).
-    next_status_query_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    next_status_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status_queries: Mapped[int] = mapped_column(Integer, default=0)
     #: The provider's last answer to a status query (provider_api.QueryAnswer, or "error"), and when it came.
     status_answer: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    status_answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RefundRequest(Base):  # type: ignore[misc, valid-type]
@@ -104,16 +101,16 @@ class RefundRequest(Base):  # type: ignore[misc, valid-type]
     #: what the provider said (its code and message), or why there was no answer
     provider_answer: Mapped[str] = mapped_column(String(500), default="")
     checks: Mapped[int] = mapped_column(Integer, default=0)
-    next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Notification(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("provider", "provider_txn_id", name="uq_notifications_provider_txn"),)
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(16))
     provider_txn_id: Mapped[str] = mapped_column(String(64))
     order_ref: Mapped[str] = mapped_column(String(64))
@@ -125,13 +122,13 @@ class Notification(Base):  # type: ignore[misc, valid-type]
     #: applied | amount_mismatch | stale | final | double_payment | not_found (see service.Outcome)
     outcome: Mapped[str] = mapped_column(String(24))
     source: Mapped[str] = mapped_column(String(16))  # webhook | settlement
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LedgerEntry(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "ledger_entries"
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bill_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     payment_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     #: bill_opened | bill_cancelled | transition | refund | flag | correction
@@ -144,7 +141,7 @@ class LedgerEntry(Base):  # type: ignore[misc, valid-type]
     provider_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     actor: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(String(500), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Settlement(Base):  # type: ignore[misc, valid-type]
@@ -159,13 +156,13 @@ class Settlement(Base):  # type: ignore[misc, valid-type]
     line_count: Mapped[int] = mapped_column(Integer)
     summary: Mapped[dict[str, int]] = mapped_column(JSON)
     imported_by: Mapped[str] = mapped_column(String(100))
-    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SettlementLine(Base):  # type: ignore[misc, valid-type]
     __tablename__ = "settlement_lines"
 
-    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), index=True)
     line_no: Mapped[int] = mapped_column(Integer)  # 0 for "missing on theirs" rows
     provider_txn_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

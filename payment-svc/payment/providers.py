@@ -22,16 +22,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote_plus
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services import clock
+from services.calendar import VN_TZ
 
 __all__ = [
     "MOMO_IPN_FIELDS",
-    "VN_TZ",
     "ForeignMerchantError",
     "InvalidAmountError",
     "MoMoProvider",
@@ -56,15 +55,6 @@ __all__ = [
     "zalopay_mac",
 ]
 
-
-def _vietnam_tz() -> tzinfo:
-    try:
-        return ZoneInfo("Asia/Ho_Chi_Minh")
-    except ZoneInfoNotFoundError:  # no tz database (slim image): Vietnam is UTC+7, no DST since 1975
-        return timezone(timedelta(hours=7), "ICT")
-
-
-VN_TZ = _vietnam_tz()
 
 Status = Literal["paid", "failed"]
 

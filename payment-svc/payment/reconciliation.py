@@ -38,9 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from payment import ledger, repository, service
 from payment.models import Payment, Settlement, SettlementLine
-from payment.providers import VN_TZ, Notification
+from payment.providers import Notification
 from payment.schemas import SettlementLineOut, SettlementReport
 from payment.settings import Settings
+from services.calendar import VN_TZ
 from services.contracts.payment import FlagKind
 from services.db import SessionDep
 from services.errors import Conflict, Invalid, NotFound, Problem

@@ -102,11 +102,6 @@ def now() -> datetime:
     return clock.now()
 
 
-def aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; everything is stored in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def new_order_ref() -> str:
     """15 digits, no leading zero: fits payOS's numeric orderCode, VNPay's vnp_TxnRef and the QR purpose."""
     return str(10**14 + secrets.randbelow(9 * 10**14))
@@ -359,14 +354,14 @@ async def start_payment(
     for existing in payments:
         if existing.status not in OPEN_STATES:
             continue
-        if aware(existing.expires_at) <= at:
+        if existing.expires_at <= at:
             await _expire(session, settings, bill, existing, at=at, actor="system:expiry", reason="time limit")
             continue
         if existing.provider == provider:
             return existing, False
         raise Conflict(
             f"Payment {existing.id} through {existing.provider} is still pending until "
-            f"{aware(existing.expires_at).isoformat()}.",
+            f"{existing.expires_at.isoformat()}.",
             code="payment-pending",
             payment_id=existing.id,
         )
@@ -536,8 +531,8 @@ async def _decide(
     session: AsyncSession, settings: Settings, bill: Bill, payment: Payment, note: Notification, at: datetime
 ) -> Outcome:
     """What a new notification does to its payment; a payment past its time expires first (paid in time excepted)."""
-    if payment.status in OPEN_STATES and aware(payment.expires_at) <= at:
-        paid_in_time = note.status == "paid" and note.paid_at is not None and note.paid_at <= aware(payment.expires_at)
+    if payment.status in OPEN_STATES and payment.expires_at <= at:
+        paid_in_time = note.status == "paid" and note.paid_at is not None and note.paid_at <= payment.expires_at
         if not paid_in_time:
             await _expire(session, settings, bill, payment, at=at, actor="system:expiry", reason="time limit")
     if note.amount != payment.amount or note.currency.upper() != payment.currency:
@@ -830,13 +825,13 @@ async def settle_from_query(
     payment.status_answer = answer[:16]
     payment.status_answered_at = at
     if note is None and answer in ("pending", "not_found") and payment.status in OPEN_STATES:
-        if aware(payment.expires_at) <= at:
+        if payment.expires_at <= at:
             bill = await repository.bill(session, payment.bill_id)
             assert bill is not None
             await _expire(session, settings, bill, payment, at=at, actor=f"{payment.provider}:status_query",
                           reason=f"time limit; {payment.provider} confirms nothing was paid ({detail})"[:200])
         else:
-            payment.next_status_query_at = min(aware(payment.expires_at),
+            payment.next_status_query_at = min(payment.expires_at,
                                                at + timedelta(seconds=retry_delay(settings, payment.status_queries)))
     log.info("payment_status_answer", provider=payment.provider, payment_id=payment.id, answer=answer,
              outcome=outcome.value if outcome else None)

@@ -38,7 +38,7 @@ class SweepReport:
 
 
 def payment_ref(payment: Payment) -> PaymentRef:
-    return PaymentRef(payment.order_ref, payment.amount, service.aware(payment.created_at), payment.provider_txn_id)
+    return PaymentRef(payment.order_ref, payment.amount, payment.created_at, payment.provider_txn_id)
 
 
 def refund_ref(request: RefundRequest, payment: Payment) -> RefundRef:
@@ -49,7 +49,7 @@ def refund_ref(request: RefundRequest, payment: Payment) -> RefundRef:
         reason=request.reason,
         full=request.amount + payment.refunded_amount == payment.amount,
         actor=request.actor,
-        created_at=service.aware(request.created_at),
+        created_at=request.created_at,
     )
 
 

@@ -45,11 +45,12 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
 from payment import provider_api as api
-from payment.providers import VN_TZ, SignedRequest, WebhookProvider, _hmac_hex, _same_hex, payos_signature
+from payment.providers import SignedRequest, WebhookProvider, _hmac_hex, _same_hex, payos_signature
 from payment.settings import Settings
 from payment.vietqr import parse_payload
 from payment.webhooks import build_providers
 from services import clock
+from services.calendar import VN_TZ
 
 
 @dataclass

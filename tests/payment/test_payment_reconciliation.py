@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from payment.models import LedgerEntry, Settlement
-from payment.providers import VN_TZ
 
+from services.calendar import VN_TZ
 from tests.conftest import Broker, DatabaseFactory
 from tests.payment.payment_support import running
 
