@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from payment import repository, service, settlement, vietqr
-from payment.models import Bill, Payment
-from payment.models import RefundRequest as RefundRequestRow
+from payment.deps import ClientsDep, DatabaseDep, SettingsDep
+from payment.domain import access
+from payment.domain.model import PaymentState, RefundState
+from payment.domain.states import OPEN_STATES, BillStatus, RefundStatus
+from payment.models import Bill
 from payment.provider_api import ApiError
-from payment.provider_client import ProviderClients
 from payment.schemas import (
     BillOut,
     LedgerEntryOut,
@@ -31,36 +32,13 @@ from services.identity import STAFF_ROLES, CurrentIdentity, Identity, Role, requ
 
 router = APIRouter(tags=["payments"])
 
-#: Who may start a payment: the portal for its citizen, a desk officer for the applicant at the counter.
-PAYERS = (Role.PORTAL, Role.DESK_OFFICER)
-#: Who may give money back: the desk of the receiving unit, an administrator (services/policy.py).
-REFUNDERS = (Role.DESK_OFFICER, Role.ADMIN)
 
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _may_see(settings: Settings, who: Identity, bill: Bill) -> bool:
-    if who.role is Role.ADMIN:
-        return True
-    if who.role is Role.PORTAL:
-        # The portal acts for its citizen: the bill carries the applicant's pseudonymous reference (intake sends it
-        # with DossierReceived), and payment-svc computes the citizen's own to compare, holding no id number.
-        if who.citizen is None or bill.owner_ref is None:
-            return False
-        mine = policy.owner_ref(settings.owner_ref_secret.get_secret_value(), who.citizen.id_number)
-        return hmac.compare_digest(mine, bill.owner_ref)
-    return who.role in STAFF_ROLES and who.unit is not None and who.unit == bill.receiving_unit
-
-
-def _check(request: Request, who: Identity, bill: Bill) -> None:
-    if _may_see(_settings(request), who, bill):
-        return
-    if who.role is Role.PORTAL:  # as intake answers for another citizen's dossier: no sign that it exists
-        raise NotFound(f"No bill of dossier {bill.dossier_id} for this citizen.", code="bill-not-found")
-    raise Problem(403, "This bill belongs to another unit's dossier.", code="forbidden")
+def _check(settings: Settings, who: Identity, bill: Bill) -> None:
+    """access.check_bill, with the portal's citizen's pseudonymous reference computed here (the secret is ours)."""
+    citizen_ref = None
+    if who.role is Role.PORTAL and who.citizen is not None:
+        citizen_ref = policy.owner_ref(settings.owner_ref_secret.get_secret_value(), who.citizen.id_number)
+    access.check_bill(who, bill, citizen_ref)
 
 
 async def _bill_or_404(session: SessionDep, bill_id: str) -> Bill:
@@ -70,7 +48,7 @@ async def _bill_or_404(session: SessionDep, bill_id: str) -> Bill:
     return bill
 
 
-def qr_for(settings: Settings, bill: Bill, payment: Payment | None) -> VietQROut:
+def qr_for(settings: Settings, bill: Bill, payment: PaymentState | None) -> VietQROut:
     """The VietQR of a bill: the centre's account, the amount, the dossier code as bill number, an ASCII purpose
     carrying the order reference of the pending payment (what the bank transfer's description brings back)."""
     reference = payment.order_ref if payment is not None else None
@@ -114,31 +92,30 @@ async def list_bills(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,  # a 64-bit integer for the database
 ) -> list[BillOut]:
-    if who.role is not Role.ADMIN:
-        if unit is not None and unit != who.unit:
-            raise Problem(403, "Staff see the bills of their own unit only.", code="forbidden")
-        unit = who.unit
     bills = await repository.list_bills(
-        session, unit=unit, status=status, dossier_code=dossier_code, limit=limit, offset=offset
+        session,
+        unit=access.listing_unit(who, unit),
+        status=status,
+        dossier_code=dossier_code,
+        limit=limit,
+        offset=offset,
     )
     return [BillOut.model_validate(b) for b in bills]
 
 
 @router.get("/bills/{bill_id}", response_model=BillOut)
-async def get_bill(bill_id: str, request: Request, session: SessionDep, who: CurrentIdentity) -> BillOut:
+async def get_bill(bill_id: str, settings: SettingsDep, session: SessionDep, who: CurrentIdentity) -> BillOut:
     bill = await _bill_or_404(session, bill_id)
-    _check(request, who, bill)
+    _check(settings, who, bill)
     return await _bill_out(session, bill)
 
 
 @router.get("/dossiers/{dossier_id}/bill", response_model=BillOut, summary="The bill of a dossier")
-async def bill_of_dossier(
-    dossier_id: str, request: Request, session: SessionDep, who: CurrentIdentity
-) -> BillOut:
+async def bill_of_dossier(dossier_id: str, settings: SettingsDep, session: SessionDep, who: CurrentIdentity) -> BillOut:
     bill = await repository.bill_of_dossier(session, dossier_id)
     if bill is None:
         raise NotFound(f"Dossier {dossier_id} has no bill (no fee, or not received yet).", code="bill-not-found")
-    _check(request, who, bill)
+    _check(settings, who, bill)
     return await _bill_out(session, bill)
 
 
@@ -150,30 +127,33 @@ async def bill_of_dossier(
 )
 async def bill_vietqr(
     bill_id: str,
-    request: Request,
+    settings: SettingsDep,
     session: SessionDep,
     who: CurrentIdentity,
     format: Literal["json", "png", "svg"] = "json",
     scale: Annotated[int, Query(ge=1, le=40)] = 8,
 ) -> Response:
     bill = await _bill_or_404(session, bill_id)
-    _check(request, who, bill)
-    if bill.status != service.BILL_OPEN:
+    _check(settings, who, bill)
+    if bill.status != BillStatus.OPEN:
         raise Problem(409, f"This bill is {bill.status}: there is nothing to pay.", code=f"bill-{bill.status}")
     at = service.now()
     pending = next(
         (
-            p
+            repository.payment_state(p)
             for p in await repository.payments_of_bill(session, bill.id)
-            if p.status in service.OPEN_STATES and p.expires_at > at
+            if p.status in OPEN_STATES and p.expires_at > at
         ),
         None,
     )
-    qr = qr_for(_settings(request), bill, pending)
+    qr = qr_for(settings, bill, pending)
     if format in ("png", "svg"):
         image = vietqr.qr_png(qr.payload, scale=scale) if format == "png" else vietqr.qr_svg(qr.payload, scale=scale)
-        return Response(image, media_type="image/png" if format == "png" else "image/svg+xml",
-                        headers={"content-disposition": content_disposition(f"vietqr-{bill.id}.{format}", inline=True)})
+        return Response(
+            image,
+            media_type="image/png" if format == "png" else "image/svg+xml",
+            headers={"content-disposition": content_disposition(f"vietqr-{bill.id}.{format}", inline=True)},
+        )
     return JSONResponse(qr.model_dump(mode="json"))
 
 
@@ -181,18 +161,17 @@ async def bill_vietqr(
 async def start_payment(
     bill_id: str,
     body: StartPayment,
-    request: Request,
+    settings: SettingsDep,
     response: Response,
     session: SessionDep,
-    who: Annotated[Identity, Depends(require(*PAYERS))],
+    who: Annotated[Identity, Depends(require(*access.PAYERS))],
 ) -> PaymentOut:
     """Start paying a bill through a wallet: the payment is pending until paid, failed or expired.
 
     Answers 201 with a new payment, or 200 with the pending payment of the same provider (a retry)."""
     bill = await _bill_or_404(session, bill_id)
-    _check(request, who, bill)
-    settings = _settings(request)
-    payment, created = await service.start_payment(session, settings, bill, body.provider, actor=who.subject)
+    _check(settings, who, bill)
+    payment, created = await service.start_payment(session, settings, bill.id, body.provider, actor=who.subject)
     if not created:
         response.status_code = 200
     out = PaymentOut.model_validate(payment)
@@ -201,24 +180,25 @@ async def start_payment(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut)
-async def get_payment(payment_id: str, request: Request, session: SessionDep, who: CurrentIdentity) -> PaymentOut:
-    payment = await repository.payment(session, payment_id)
-    if payment is None:
+async def get_payment(payment_id: str, settings: SettingsDep, session: SessionDep, who: CurrentIdentity) -> PaymentOut:
+    row = await repository.payment(session, payment_id)
+    if row is None:
         raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
-    bill = await _bill_or_404(session, payment.bill_id)
-    _check(request, who, bill)
+    bill = await _bill_or_404(session, row.bill_id)
+    _check(settings, who, bill)
+    payment = repository.payment_state(row)
     out = PaymentOut.model_validate(payment)
-    if payment.status in service.OPEN_STATES:
-        out.qr_payload = qr_for(_settings(request), bill, payment).payload
+    if payment.status in OPEN_STATES:
+        out.qr_payload = qr_for(settings, bill, payment).payload
     return out
 
 
 @router.get("/bills/{bill_id}/ledger", response_model=list[LedgerEntryOut], summary="Every entry of a bill")
 async def bill_ledger(
-    bill_id: str, request: Request, session: SessionDep, who: CurrentIdentity
+    bill_id: str, settings: SettingsDep, session: SessionDep, who: CurrentIdentity
 ) -> list[LedgerEntryOut]:
     bill = await _bill_or_404(session, bill_id)
-    _check(request, who, bill)
+    _check(settings, who, bill)
     return [LedgerEntryOut.model_validate(e) for e in await repository.ledger(session, bill_id=bill.id)]
 
 
@@ -226,36 +206,37 @@ async def bill_ledger(
     "/payments/{payment_id}/refunds",
     response_model=PaymentOut,
     status_code=201,
-    responses={202: {"description": "the provider has not answered yet: the refund is asked about later"},
-               422: {"description": "more than is left of the payment, or refused by the provider"}},
+    responses={
+        202: {"description": "the provider has not answered yet: the refund is asked about later"},
+        422: {"description": "more than is left of the payment, or refused by the provider"},
+    },
 )
 async def refund(
     payment_id: str,
     body: RefundRequest,
-    request: Request,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    clients: ClientsDep,
     response: Response,
-    who: Annotated[Identity, Depends(require(*REFUNDERS))],
+    who: Annotated[Identity, Depends(require(*access.REFUNDERS))],
 ) -> PaymentOut:
     """Give back part or all of a paid payment (never more than was paid), through the provider's refund API.
 
     201: the provider accepted it (or, for payOS, which has no refund API, staff gave it back by hand and record
     it here); 202: no final answer yet (the refund is asked about under its request id, never sent twice); 422
     with the provider's message when it refused (nothing changes)."""
-    settings = _settings(request)
-    db = request.app.state.db
-    clients: ProviderClients = request.app.state.provider_clients
     async with db.sessionmaker() as session, session.begin():
-        payment = await repository.payment(session, payment_id)
-        if payment is None:
+        row = await repository.payment(session, payment_id)
+        if row is None:
             raise NotFound(f"No payment {payment_id}.", code="payment-not-found")
-        _check(request, who, await _bill_or_404(session, payment.bill_id))
+        _check(settings, who, await _bill_or_404(session, row.bill_id))
         payment, asked = await service.begin_refund(
             session, settings, payment_id, body.amount, body.reason, actor=who.subject,
-            through_provider=clients.refunds_through_api(payment.provider),
+            through_provider=clients.refunds_through_api(row.provider),
         )  # fmt: skip
         payment_as_known, refund_as_sent = settlement.payment_ref(payment), settlement.refund_ref(asked, payment)
         request_id, provider = asked.id, payment.provider
-        if asked.state == "manual":
+        if asked.state is RefundStatus.MANUAL:
             return _refund_out(payment, asked)
     try:
         result = await clients.refund(provider, payment_as_known, refund_as_sent, service.now())
@@ -267,15 +248,19 @@ async def refund(
             session, settings, request_id, answer, detail, provider_refund_id=refund_id
         )
         out = _refund_out(payment, asked)
-    if asked.state == "refused":
-        raise Problem(422, f"{provider} refused the refund: {asked.provider_answer}", code="refund-refused",
-                      refund=out.refund.model_dump(mode="json") if out.refund else None)
-    if asked.state != "accepted":
+    if asked.state is RefundStatus.REFUSED:
+        raise Problem(
+            422,
+            f"{provider} refused the refund: {asked.provider_answer}",
+            code="refund-refused",
+            refund=out.refund.model_dump(mode="json") if out.refund else None,
+        )
+    if asked.state is not RefundStatus.ACCEPTED:
         response.status_code = 202
     return out
 
 
-def _refund_out(payment: Payment, asked: RefundRequestRow) -> PaymentOut:
+def _refund_out(payment: PaymentState, asked: RefundState) -> PaymentOut:
     out = PaymentOut.model_validate(payment)
     out.refund = RefundOut.model_validate(asked)
     return out
@@ -283,6 +268,6 @@ def _refund_out(payment: Payment, asked: RefundRequestRow) -> PaymentOut:
 
 @router.post("/payments/expire", summary="Run the expiry sweep now (it also runs on a timer)")
 async def expire(
-    request: Request, session: SessionDep, who: Annotated[Identity, Depends(require(Role.ADMIN))]
+    settings: SettingsDep, session: SessionDep, who: Annotated[Identity, Depends(require(*access.ADMINISTRATORS))]
 ) -> dict[str, int]:
-    return {"expired": await service.expire_due(session, _settings(request))}
+    return {"expired": await service.expire_due(session, settings)}

@@ -22,9 +22,7 @@ def subscriptions(settings: ServiceSettings) -> list[Subscription]:
 
     async def received(session: AsyncSession, _: CloudEvent, payload: Any) -> None:
         assert isinstance(payload, DossierReceived)
-        bill = await service.open_bill(session, settings, payload)
-        if bill is not None:
-            bill.owner_ref = payload.owner_ref
+        await service.open_bill(session, settings, payload)
 
     async def refused(session: AsyncSession, _: CloudEvent, payload: Any) -> None:
         assert isinstance(payload, DossierRefused)

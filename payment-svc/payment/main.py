@@ -8,11 +8,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from payment import api, reconciliation, settlement, webhooks
+from payment import api, settlement
 from payment.consumers import subscriptions
 from payment.group_commit import GroupCommit
 from payment.provider_client import ProviderClients
+from payment.reconciliation import api as reconciliation_api
 from payment.settings import Settings
+from payment.webhooks import api as webhooks_api
+from payment.webhooks.service import build_providers
 from services.app import Runtime, create_app
 
 
@@ -31,11 +34,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="motcua payment-svc",
         description="Fees by VietQR, providers' callbacks and status queries, refunds and reconciliation.",
-        routers=[webhooks.router, api.router, reconciliation.router],  # the hot path matches first
+        routers=[webhooks_api.router, api.router, reconciliation_api.router],  # the hot path matches first
         subscriptions=subscriptions,
         background=background,
     )
-    app.state.providers = webhooks.build_providers(settings)
+    app.state.providers = build_providers(settings)
     app.state.notifications = notifications
     app.state.provider_clients = clients
     kernel_lifespan = app.router.lifespan_context

@@ -29,7 +29,6 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from payment.providers import (
-    VN_TZ,
     Notification,
     WebhookFormatError,
     _hmac_hex,
@@ -37,6 +36,7 @@ from payment.providers import (
     _same_hex,
     payos_signature,
 )
+from services.calendar import VN_TZ
 
 __all__ = [
     "ApiError",

@@ -2,28 +2,124 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payment.domain.model import BillState, LedgerRow, PaymentState, RefundState
+from payment.domain.payments import Recorded
+from payment.domain.states import (
+    OPEN_STATES,
+    REFUNDS_IN_FLIGHT,
+    REFUNDS_TO_CHECK,
+    BillStatus,
+    Outcome,
+    PaymentStatus,
+    RefundStatus,
+)
 from payment.models import Bill, LedgerEntry, Notification, Payment, RefundRequest, Settlement, SettlementLine
+
+_OPEN = sorted(OPEN_STATES)
+_IN_FLIGHT = sorted(REFUNDS_IN_FLIGHT)
+_TO_CHECK = sorted(REFUNDS_TO_CHECK)
 
 
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+# --- Rows and the domain's states --------------------------------------------------------------------------
+
+
+def bill_state(row: Bill) -> BillState:
+    return BillState(
+        id=row.id, dossier_id=row.dossier_id, dossier_code=row.dossier_code, receiving_unit=row.receiving_unit,
+        procedure_code=row.procedure_code, field_code=row.field_code, dossier_channel=row.dossier_channel,
+        amount=row.amount, currency=row.currency, items=row.items, status=BillStatus(row.status),
+        created_at=row.created_at, updated_at=row.updated_at, owner_ref=row.owner_ref,
+    )  # fmt: skip
+
+
+def payment_state(row: Payment) -> PaymentState:
+    return PaymentState(
+        id=row.id, bill_id=row.bill_id, order_ref=row.order_ref, provider=row.provider, amount=row.amount,
+        currency=row.currency, status=PaymentStatus(row.status), refunded_amount=row.refunded_amount,
+        provider_txn_id=row.provider_txn_id, created_at=row.created_at, expires_at=row.expires_at,
+        paid_at=row.paid_at, updated_at=row.updated_at, started_by=row.started_by,
+        next_status_query_at=row.next_status_query_at, status_queries=row.status_queries,
+        status_answer=row.status_answer, status_answered_at=row.status_answered_at,
+    )  # fmt: skip
+
+
+def refund_state(row: RefundRequest) -> RefundState:
+    return RefundState(
+        id=row.id, payment_id=row.payment_id, provider=row.provider, amount=row.amount, reason=row.reason,
+        actor=row.actor, state=RefundStatus(row.state), provider_answer=row.provider_answer, checks=row.checks,
+        created_at=row.created_at, updated_at=row.updated_at, provider_refund_id=row.provider_refund_id,
+        next_check_at=row.next_check_at,
+    )  # fmt: skip
+
+
+_FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in (BillState, PaymentState, RefundState)}
+
+
+def _column_values(state: BillState | PaymentState | RefundState) -> dict[str, Any]:
+    values = {name: getattr(state, name) for name in _FIELDS[type(state)]}
+    return {name: value.value if isinstance(value, StrEnum) else value for name, value in values.items()}
+
+
+def write_state(row: Bill | Payment | RefundRequest, state: BillState | PaymentState | RefundState) -> None:
+    """Carry a decided state onto its row (the session's flush sends what changed)."""
+    for name, value in _column_values(state).items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+def add_payment(session: AsyncSession, state: PaymentState) -> Payment:
+    row = Payment(**_column_values(state))
+    session.add(row)
+    return row
+
+
+def add_refund_request(session: AsyncSession, state: RefundState) -> RefundRequest:
+    row = RefundRequest(**_column_values(state))
+    session.add(row)
+    return row
+
+
+def add_ledger(session: AsyncSession, rows: Iterable[LedgerRow]) -> None:
+    """Append ledger rows, in order. Nothing updates or deletes one: a correction is a new row."""
+    session.add_all(_ledger_entry(row) for row in rows)
+
+
+def _ledger_entry(row: LedgerRow) -> LedgerEntry:
+    return LedgerEntry(
+        bill_id=row.bill_id, payment_id=row.payment_id, kind=row.kind,
+        from_status=str(row.from_status) if row.from_status is not None else None,
+        to_status=str(row.to_status) if row.to_status is not None else None,
+        amount=row.amount, provider=row.provider, provider_txn_id=row.provider_txn_id, actor=row.actor,
+        note=row.note, created_at=row.at,
+    )  # fmt: skip
+
+
 # --- Bills -------------------------------------------------------------------------------------------
 
 
-async def bill(session: AsyncSession, bill_id: str, *, lock: bool = False) -> Bill | None:
+async def bill(session: AsyncSession, bill_id: str, *, lock: bool = False, fresh: bool = False) -> Bill | None:
+    """The bill; `fresh`: read again even if the session holds a copy (populate_existing)."""
     stmt = select(Bill).where(Bill.id == bill_id)
     if lock:
         stmt = stmt.with_for_update()
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -44,11 +140,14 @@ async def bill_of_dossier(session: AsyncSession, dossier_id: str, *, lock: bool 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def add_bill_if_absent(session: AsyncSession, values: dict[str, object]) -> bool:
+async def add_bill_if_absent(session: AsyncSession, bill: BillState) -> bool:
     """Insert a bill unless the dossier already has one (race-safe on both backends)."""
     insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
     result = await session.execute(
-        insert(Bill).values(**values).on_conflict_do_nothing(index_elements=["dossier_id"]).returning(Bill.id)
+        insert(Bill)
+        .values(**_column_values(bill))
+        .on_conflict_do_nothing(index_elements=["dossier_id"])
+        .returning(Bill.id)
     )
     return result.scalar_one_or_none() is not None
 
@@ -104,10 +203,15 @@ async def payments_by_order_refs(session: AsyncSession, order_refs: Collection[s
     return (await session.execute(stmt)).scalars().all()
 
 
-async def payments_of_bill(session: AsyncSession, bill_id: str, *, lock: bool = False) -> Sequence[Payment]:
+async def payments_of_bill(
+    session: AsyncSession, bill_id: str, *, lock: bool = False, fresh: bool = False
+) -> Sequence[Payment]:
+    """The bill's payments, oldest first; `fresh`: read again even if the session holds copies."""
     stmt = select(Payment).where(Payment.bill_id == bill_id).order_by(Payment.created_at, Payment.id)
     if lock:
         stmt = stmt.with_for_update()
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalars().all()
 
 
@@ -115,7 +219,7 @@ async def due_payments(session: AsyncSession, now: datetime, limit: int) -> Sequ
     """Pending payments past their expiry, locked; replicas sweeping at once skip each other's rows."""
     stmt = (
         select(Payment)
-        .where(Payment.status.in_(("created", "pending")), Payment.expires_at < now)
+        .where(Payment.status.in_(_OPEN), Payment.expires_at < now)
         .order_by(Payment.expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -145,18 +249,17 @@ async def payment_by_txn(session: AsyncSession, provider: str, provider_txn_id: 
 
 async def notification_outcomes(
     session: AsyncSession, keys: Collection[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[str, int]]:
+) -> dict[tuple[str, str], Recorded]:
     """Outcome and amount of the notifications already recorded among these (provider, provider_txn_id)."""
     if not keys:
         return {}
-    stmt = select(
-        Notification.provider, Notification.provider_txn_id, Notification.outcome, Notification.amount
-    ).where(
+    stmt = select(Notification.provider, Notification.provider_txn_id, Notification.outcome, Notification.amount).where(
         Notification.provider.in_({provider for provider, _ in keys}),
         Notification.provider_txn_id.in_({txn for _, txn in keys}),
     )
     found = {
-        (provider, txn): (outcome, amount) for provider, txn, outcome, amount in (await session.execute(stmt)).all()
+        (provider, txn): Recorded(Outcome(outcome), amount)
+        for provider, txn, outcome, amount in (await session.execute(stmt)).all()
     }
     return {key: outcome for key, outcome in found.items() if key in keys}
 
@@ -205,6 +308,28 @@ async def settlement_by_hash(session: AsyncSession, provider: str, sha256: str) 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def add_settlement(session: AsyncSession, **values: Any) -> Settlement | None:
+    """Record a settlement import; None if the same file is being imported by another transaction."""
+    settlement = Settlement(**values)
+    session.add(settlement)
+    try:
+        await session.flush()
+    except IntegrityError:
+        return None
+    return settlement
+
+
+async def add_settlement_line(session: AsyncSession, **values: Any) -> None:
+    """One classified line, flushed: the queries of the lines after it must see what it changed."""
+    session.add(SettlementLine(**values))
+    await session.flush()
+
+
+async def close_settlement(session: AsyncSession, settlement: Settlement, summary: dict[str, int]) -> None:
+    settlement.summary = summary
+    await session.flush()
+
+
 async def settlement_lines(session: AsyncSession, settlement_id: str) -> Sequence[SettlementLine]:
     stmt = (
         select(SettlementLine)
@@ -222,7 +347,7 @@ async def claim_silent_payments(
     stmt = (
         select(Payment)
         .where(
-            Payment.status.in_(("created", "pending")),
+            Payment.status.in_(_OPEN),
             Payment.created_at <= started_before,
             or_(Payment.next_status_query_at.is_(None), Payment.next_status_query_at <= at),
         )
@@ -240,13 +365,9 @@ async def refund_request(session: AsyncSession, request_id: str, *, lock: bool =
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-#: Refunds the provider may still carry out: their amount is not available for another refund.
-REFUNDS_IN_FLIGHT = ("sending", "processing", "unknown")
-
-
 async def refunds_in_flight(session: AsyncSession, payment_id: str) -> int:
     stmt = select(func.coalesce(func.sum(RefundRequest.amount), 0)).where(
-        RefundRequest.payment_id == payment_id, RefundRequest.state.in_(REFUNDS_IN_FLIGHT)
+        RefundRequest.payment_id == payment_id, RefundRequest.state.in_(_IN_FLIGHT)
     )
     return int((await session.execute(stmt)).scalar_one())
 
@@ -261,7 +382,7 @@ async def claim_refunds_to_check(session: AsyncSession, *, at: datetime, limit: 
     stmt = (
         select(RefundRequest)
         .where(
-            RefundRequest.state.in_(("processing", "unknown")),
+            RefundRequest.state.in_(_TO_CHECK),
             or_(RefundRequest.next_check_at.is_(None), RefundRequest.next_check_at <= at),
         )
         .order_by(RefundRequest.created_at)

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from payment import repository, service
-from payment.models import Payment, RefundRequest
+from payment.domain import payments, refunds
+from payment.domain.model import PaymentState, RefundState
 from payment.provider_api import ApiError, PaymentRef, RefundRef
 from payment.provider_client import ProviderClients
 from payment.settings import Settings
@@ -37,11 +38,11 @@ class SweepReport:
     expired: int = 0
 
 
-def payment_ref(payment: Payment) -> PaymentRef:
+def payment_ref(payment: PaymentState) -> PaymentRef:
     return PaymentRef(payment.order_ref, payment.amount, payment.created_at, payment.provider_txn_id)
 
 
-def refund_ref(request: RefundRequest, payment: Payment) -> RefundRef:
+def refund_ref(request: RefundState, payment: PaymentState) -> RefundRef:
     """The refund as the provider knows it; `full` when it gives back all that is left of the payment."""
     return RefundRef(
         request_id=request.id,
@@ -56,6 +57,7 @@ def refund_ref(request: RefundRequest, payment: Payment) -> RefundRef:
 async def ask_about_silent_payments(
     db: Database, settings: Settings, clients: ProviderClients, at: datetime, report: SweepReport
 ) -> None:
+    retry = service.retry_policy(settings)
     async with db.sessionmaker() as session, session.begin():
         due = await repository.claim_silent_payments(
             session,
@@ -64,11 +66,11 @@ async def ask_about_silent_payments(
             limit=settings.status_query_batch,
         )
         claimed = []
-        for payment in due:
-            if payment.provider not in clients.apis:
+        for row in due:
+            if row.provider not in clients.apis:
                 continue
-            payment.next_status_query_at = at + timedelta(seconds=service.retry_delay(settings, payment.status_queries))
-            payment.status_queries += 1
+            payment = payments.claim_status_query(repository.payment_state(row), at=at, retry=retry)
+            repository.write_state(row, payment)
             claimed.append((payment.id, payment.provider, payment_ref(payment)))
 
     async def ask(payment_id: str, provider: str, ref: PaymentRef) -> None:
@@ -89,17 +91,18 @@ async def ask_about_silent_payments(
 async def check_refunds(
     db: Database, settings: Settings, clients: ProviderClients, at: datetime, report: SweepReport
 ) -> None:
+    retry = service.retry_policy(settings)
     async with db.sessionmaker() as session, session.begin():
         due = await repository.claim_refunds_to_check(session, at=at, limit=settings.status_query_batch)
         claimed = []
-        for request in due:
-            payment = await repository.payment(session, request.payment_id)
-            if payment is None or not clients.refunds_through_api(request.provider):
+        for row in due:
+            payment = await repository.payment(session, row.payment_id)
+            if payment is None or not clients.refunds_through_api(row.provider):
                 continue
-            request.next_check_at = at + timedelta(seconds=service.retry_delay(settings, request.checks))
-            request.checks += 1
-            claimed.append((request.id, request.provider, payment_ref(payment),
-                            refund_ref(request, payment)))
+            request = refunds.claim_refund_check(repository.refund_state(row), at=at, retry=retry)
+            repository.write_state(row, request)
+            known = repository.payment_state(payment)
+            claimed.append((request.id, request.provider, payment_ref(known), refund_ref(request, known)))
 
     async def check(request_id: str, provider: str, payment: PaymentRef, refund: RefundRef) -> None:
         try:
@@ -108,8 +111,15 @@ async def check_refunds(
             log.warning("refund_status_query_failed", provider=provider, refund_id=request_id, reason=str(exc))
             return
         async with db.sessionmaker() as session, session.begin():
-            await service.finish_refund(session, settings, request_id, result.answer.value, result.detail,
-                                        provider_refund_id=result.provider_refund_id, at=at)
+            await service.finish_refund(
+                session,
+                settings,
+                request_id,
+                result.answer.value,
+                result.detail,
+                provider_refund_id=result.provider_refund_id,
+                at=at,
+            )
 
     await asyncio.gather(*(check(*item) for item in claimed))
     report.refunds_checked += len(claimed)
@@ -131,8 +141,12 @@ async def sweeper(db: Database, settings: Settings, clients: ProviderClients) ->
         try:
             report = await sweep(db, settings, clients)
             if report.queried or report.refunds_checked:
-                log.info("payments_swept", queried=report.queried, answers=report.answers,
-                         refunds_checked=report.refunds_checked)
+                log.info(
+                    "payments_swept",
+                    queried=report.queried,
+                    answers=report.answers,
+                    refunds_checked=report.refunds_checked,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database may be down for a while: try again next round

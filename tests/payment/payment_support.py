@@ -21,7 +21,7 @@ from payment.main import build_app
 from payment.providers import SignedRequest
 from payment.settings import Settings
 from payment.simulator import Books, Order, provider_app
-from payment.webhooks import build_providers
+from payment.webhooks.service import build_providers
 from sqlalchemy import func, select
 
 from services import policy
@@ -106,7 +106,6 @@ class Env:
         async with self.db.sessionmaker() as session, session.begin():
             bill = await service.open_bill(session, self.settings, received)
             assert bill is not None
-            bill.owner_ref = received.owner_ref
         response = await self.client.get(f"/bills/{bill.id}", headers=self.admin)
         assert response.status_code == 200, response.text
         return dict(response.json())

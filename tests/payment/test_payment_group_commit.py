@@ -8,10 +8,11 @@ import logging
 import random
 from typing import Any
 
+from payment.domain.states import Outcome
 from payment.main import build_app
 from payment.models import LedgerEntry, Notification
 from payment.providers import Notification as Verified
-from payment.service import Outcome, Result
+from payment.service import Result
 from sqlalchemy import func, select
 
 from tests.conftest import Broker, DatabaseFactory

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from payment import service as ps
+from payment.domain import states as ps
 
 from tests.conftest import Broker, DatabaseFactory
 from tests.payment.payment_support import Env, running

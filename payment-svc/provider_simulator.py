@@ -48,7 +48,7 @@ from payment import provider_api as api
 from payment.providers import SignedRequest, WebhookProvider, _hmac_hex, _same_hex, payos_signature
 from payment.settings import Settings
 from payment.vietqr import parse_payload
-from payment.webhooks import build_providers
+from payment.webhooks.service import build_providers
 from services import clock
 from services.calendar import VN_TZ
 

@@ -1,30 +1,21 @@
-"""Providers' callbacks: one endpoint per provider, reached through the gateway's public /api/v1/callbacks/….
-
-Providers send no credentials of ours, so these endpoints ask for none: the provider's signature, checked over the
-raw request with a constant-time compare before any field is trusted, is the credential. A bad or missing
-signature, a callback for another merchant or a replay that contradicts what was recorded is answered in the
-provider's own format with the HTTP status its protocol expects (VNPay: 200 and RspCode 97), logged as a security
-event and counted (`payment_callbacks_total`); nothing is recorded. A verified notification is applied exactly once
-in effect (`service.apply_notifications`; concurrent ones share a transaction, see `group_commit`), and the provider
-gets the answer its protocol expects once that transaction has committed.
-
-VNPay's return URL (`GET /webhooks/vnpay/return`) is where VNPay sends the citizen's browser after paying: it
-shows a Vietnamese result page from the signed query string and what payment-svc has recorded, and changes nothing
-(the IPN, or the status query, settles the payment).
+"""Verifying a provider's callback, applying it through the group commit (exactly once in effect, answered once
+its transaction has committed), answering in the provider's own format; a callback that fails verification is
+security-logged and counted, and changes nothing. `webhooks.api` is the edge.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
 from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from payment import repository, return_page
+from payment import repository
+from payment.domain.states import Outcome
 from payment.group_commit import GroupCommit
 from payment.providers import (
     ForeignMerchantError,
@@ -42,13 +33,9 @@ from payment.providers import (
     providers_by_name,
     reply_for,
 )
-from payment.service import Outcome
 from payment.settings import Settings
-from services.db import SessionDep
 
 log = structlog.get_logger("payment.security")
-
-router = APIRouter(prefix="/webhooks", tags=["callbacks"])
 
 CALLBACKS = Counter(
     "payment_callbacks_total",
@@ -120,22 +107,20 @@ def check_storable(note: Notification) -> None:
             raise WebhookFormatError(f"{note.provider}: payment time {note.paid_at} is out of range") from None
 
 
-def _response(reply: Reply, status_code: int | None = None) -> Response:
-    return Response(reply.body, status_code=status_code or reply.status_code, media_type=reply.content_type or None)
-
-
-def _client(request: Request) -> str | None:
-    forwarded = request.headers.get("x-forwarded-for")
-    return forwarded.split(",")[0].strip() if forwarded else (request.client.host if request.client else None)
-
-
-async def handle(request: Request, name: str) -> Response:
-    providers: dict[str, WebhookProvider] = request.app.state.providers
-    provider = providers[name]
-    raw = await request.body()
-    query = request.scope.get("query_string", b"").decode("latin-1")
+async def receive(
+    notifications: GroupCommit,
+    provider: WebhookProvider,
+    raw: bytes,
+    query: str,
+    headers: Mapping[str, str],
+    *,
+    client: str | None,
+) -> Reply:
+    """Verify a provider's callback, apply it (once committed) and answer as its protocol expects; a callback
+    that fails verification is answered in the provider's format, security-logged and counted, nothing recorded."""
+    name = provider.name
     try:
-        note = provider.verify(raw, query, request.headers)
+        note = provider.verify(raw, query, headers)
         check_storable(note)
     except (SignatureError, ForeignMerchantError) as exc:
         outcome = "bad_signature" if isinstance(exc, SignatureError) else "foreign_merchant"
@@ -145,15 +130,14 @@ async def handle(request: Request, name: str) -> Response:
             security=True,
             provider=name,
             reason=str(exc),
-            client=_client(request),
+            client=client,
             bytes=len(raw) + len(query),
         )
-        return _response(reply_for(provider, exc))
+        return reply_for(provider, exc)
     except WebhookError as exc:
         CALLBACKS.labels(name, "malformed").inc()
-        log.warning("webhook_malformed", provider=name, reason=str(exc), client=_client(request))
-        return _response(reply_for(provider, exc))
-    notifications: GroupCommit = request.app.state.notifications
+        log.warning("webhook_malformed", provider=name, reason=str(exc), client=client)
+        return reply_for(provider, exc)
     result = await notifications.apply(note)
     outcome = result.first_outcome if result.outcome is Outcome.DUPLICATE and result.first_outcome else result.outcome
     if result.outcome is Outcome.DUPLICATE and outcome is Outcome.APPLIED:
@@ -167,40 +151,19 @@ async def handle(request: Request, name: str) -> Response:
         order_ref=note.order_ref,
         provider_txn_id=note.provider_txn_id,
     )
-    return _response(reply_for_outcome(provider, outcome, status))
+    return reply_for_outcome(provider, outcome, status)
 
 
-@router.post("/payos", summary="payOS-style webhook (JSON, HMAC-SHA256 over the sorted data fields)")
-async def payos(request: Request) -> Response:
-    return await handle(request, "payos")
-
-
-@router.get("/vnpay", summary="VNPay 2.1.0 IPN (query string, HMAC-SHA512)")
-async def vnpay(request: Request) -> Response:
-    return await handle(request, "vnpay")
-
-
-@router.get("/vnpay/return", summary="VNPay return URL: the citizen's browser after paying; shows the result, "
-            "changes nothing", response_class=HTMLResponse)
-async def vnpay_return(request: Request, session: SessionDep) -> Response:
-    provider: WebhookProvider = request.app.state.providers["vnpay"]
-    query = request.scope.get("query_string", b"").decode("latin-1")
+def shown_on_return(provider: WebhookProvider, query: str, headers: Mapping[str, str]) -> Notification:
+    """What VNPay's return URL shows, verified as its IPN would be (WebhookError if it is not)."""
     try:
-        shown = provider.verify(b"", query, request.headers)  # the same signed parameters as the IPN
-    except WebhookError as exc:
-        CALLBACKS.labels("vnpay", "return_refused").inc()
-        log.warning("vnpay_return_refused", security=isinstance(exc, SignatureError | ForeignMerchantError),
-                    reason=str(exc), client=_client(request))
-        return return_page.refused()
-    payment = await repository.payment_by_order_ref(session, shown.order_ref)
-    return return_page.result(shown, payment.status if payment is not None and payment.provider == "vnpay" else None)
+        return provider.verify(b"", query, headers)  # the same signed parameters as the IPN
+    except WebhookError:
+        CALLBACKS.labels(provider.name, "return_refused").inc()
+        raise
 
 
-@router.post("/momo", summary="MoMo v2/v3 IPN (JSON, HMAC-SHA256; answered 204)")
-async def momo(request: Request) -> Response:
-    return await handle(request, "momo")
-
-
-@router.post("/zalopay", summary="ZaloPay callback (JSON with a data string and its HMAC-SHA256 mac)")
-async def zalopay(request: Request) -> Response:
-    return await handle(request, "zalopay")
+async def recorded_status(session: AsyncSession, provider: str, order_ref: str) -> str | None:
+    """What payment-svc has recorded of a payment of `provider`, for the citizen's return page."""
+    payment = await repository.payment_by_order_ref(session, order_ref)
+    return payment.status if payment is not None and payment.provider == provider else None
