@@ -10,10 +10,10 @@ It is the provider, and sends and answers exactly what the provider's servers do
 
 ::
 
-    python -m payment.simulator pay --url http://127.0.0.1:8000/api/v1/callbacks --provider vnpay --payload '0002…'
-    python -m payment.simulator pay --url … --provider payos --order-ref 123456789012345 --amount 50000 \
+    python -m provider_simulator pay --url http://127.0.0.1:8000/api/v1/callbacks --provider vnpay --payload '0002…'
+    python -m provider_simulator pay --url … --provider payos --order-ref 123456789012345 --amount 50000 \
         --duplicate 5 --reorder --delay 0.2
-    python -m payment.simulator serve --port 8190 --url http://127.0.0.1:8000/api/v1/callbacks
+    python -m provider_simulator serve --port 8190 --url http://127.0.0.1:8000/api/v1/callbacks
         # the providers' APIs at /merchant_webapi/api/transaction (VNPay), /v2/payment-requests/… (payOS),
         # /v2/gateway/api/… (MoMo), /v2/query… (ZaloPay); POST /pay to pay with the options below
 
@@ -42,13 +42,13 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, HTTPException, Request, Response
-from pydantic import BaseModel, Field, model_validator
-
 from payment import provider_api as api
 from payment.providers import SignedRequest, WebhookProvider, _hmac_hex, _same_hex, payos_signature
 from payment.settings import Settings
 from payment.vietqr import parse_payload
 from payment.webhooks.service import build_providers
+from pydantic import BaseModel, Field, model_validator
+
 from services import clock
 from services.calendar import VN_TZ
 
@@ -582,7 +582,7 @@ def _tokens(pairs: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m payment.simulator", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m provider_simulator", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     pay = sub.add_parser("pay", help="pay one order and send its callbacks")
     pay.add_argument("--url", required=True, help="base of the callback URLs (the provider's name is appended)")

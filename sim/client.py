@@ -7,7 +7,7 @@ restarted); POSTs that are not idempotent are only retried by the callers that c
 
 The clients speak through aiohttp: the simulated city sends some 200,000 requests a quarter, and with httpx the
 simulator itself used 15 % of the quarter's CPU, 90 % of it in httpx's pool bookkeeping and anyio (py-spy). The
-providers' callbacks go through their own small httpx client, which payment.simulator takes.
+providers' callbacks go through their own small httpx client, which provider_simulator takes.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Gateway:
             connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, ttl_dns_cache=None),
             timeout=aiohttp.ClientTimeout(total=60.0, connect=5.0),
         )
-        #: for payment.simulator, which sends the providers' signed callbacks with httpx
+        #: for provider_simulator, which sends the providers' signed callbacks with httpx
         self.wallet_http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0),
                                              limits=httpx.Limits(max_connections=8))  # fmt: skip
         self.staff: dict[str, Staff] = {}

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from payment.simulator import Books, Plan, acknowledged, order_from_payload
-from payment.simulator import run as wallet_pay
+from provider_simulator import Books, Plan, acknowledged, order_from_payload
+from provider_simulator import run as wallet_pay
 
 from services import clock
 from services.clock import VN_TZ, business_date

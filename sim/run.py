@@ -28,7 +28,7 @@ from typing import Any
 
 import uvicorn
 from payment.settings import Settings as PaymentSettings
-from payment.simulator import Books, provider_app
+from provider_simulator import Books, provider_app
 
 from services import clock
 from services.clock import VN_TZ

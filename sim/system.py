@@ -41,7 +41,7 @@ class System:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    #: The payment providers' APIs (payment.simulator.provider_app, served by the simulation itself).
+    #: The payment providers' APIs (provider_simulator.provider_app, served by the simulation itself).
     providers_port: int = 8190
     topic_prefix: str = "motcua"
     extra_env: dict[str, str] = field(default_factory=dict)

@@ -20,8 +20,8 @@ from payment import service
 from payment.main import build_app
 from payment.providers import SignedRequest
 from payment.settings import Settings
-from payment.simulator import Books, Order, provider_app
 from payment.webhooks.service import build_providers
+from provider_simulator import Books, Order, provider_app
 from sqlalchemy import func, select
 
 from services import policy

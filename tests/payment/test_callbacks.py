@@ -15,8 +15,8 @@ from payment import service, settlement
 from payment.main import build_app
 from payment.models import LedgerEntry, Notification
 from payment.providers import SignedRequest
-from payment.simulator import Plan, callback_url, send
-from payment.simulator import run as wallet_pay
+from provider_simulator import Plan, callback_url, send
+from provider_simulator import run as wallet_pay
 
 from tests.conftest import Broker, DatabaseFactory
 from tests.gateway.support import Running, clear_of_window_edge, run_gateway

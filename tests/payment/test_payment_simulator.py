@@ -24,7 +24,7 @@ async def simulate(*args: str) -> tuple[int, list[dict[str, Any]]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "payment.simulator",
+        "provider_simulator",
         "pay",
         *args,
         env=env,
@@ -105,7 +105,7 @@ async def test_simulator_serves_a_wallet_over_http(
     env_vars = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'payment-svc'}"}
     async with running(databases, broker, topic_prefix, http=True) as env:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "payment.simulator", "serve", "--port", str(port),
+            sys.executable, "-m", "provider_simulator", "serve", "--port", str(port),
             "--url", f"{str(env.client.base_url).rstrip('/')}/webhooks",
             env=env_vars, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
