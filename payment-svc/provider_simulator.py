@@ -50,7 +50,7 @@ from payment.webhooks.service import build_providers
 from pydantic import BaseModel, Field, model_validator
 
 from services import clock
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 
 
 @dataclass

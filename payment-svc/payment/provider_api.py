@@ -36,7 +36,7 @@ from payment.providers import (
     _same_hex,
     payos_signature,
 )
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 
 __all__ = [
     "ApiError",

@@ -27,7 +27,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, quote_plus
 
 from services import clock
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 
 __all__ = [
     "MOMO_IPN_FIELDS",

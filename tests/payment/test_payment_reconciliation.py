@@ -6,7 +6,7 @@ from datetime import datetime
 
 from payment.models import LedgerEntry, Settlement
 
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 from tests.conftest import Broker, DatabaseFactory
 from tests.payment.payment_support import running
 

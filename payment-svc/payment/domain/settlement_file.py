@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from payment.domain.model import PaymentState
 from payment.domain.states import OPEN_STATES, PAID_STATES, Outcome
 from payment.providers import Notification
-from services.calendar import VN_TZ
+from services.clock import VN_TZ
 
 COLUMNS = ("provider_txn_id", "order_ref", "amount", "currency", "status", "settled_at")
 CATEGORIES = ("matched", "missing_ours", "missing_theirs", "amount_mismatch", "status_mismatch", "duplicate")

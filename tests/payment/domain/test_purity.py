@@ -10,7 +10,7 @@ from pathlib import Path
 import payment.domain
 
 ALLOWED = ("payment.domain", "payment.providers", "services.contracts", "services.errors", "services.identity",
-           "services.events", "services.calendar")  # fmt: skip
+           "services.events", "services.clock")  # fmt: skip
 
 
 def imports(path: Path) -> set[str]:
