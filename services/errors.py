@@ -111,8 +111,9 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
     return [part for part in loc]
 
 
-#: SQLSTATE classes of a server that is not there: 08 connection exception, 57P0x shutting down / starting up.
-_UNAVAILABLE_SQLSTATES = ("08", "57P")
+#: SQLSTATEs of a server that is not there or takes no one more: 08 connection exception, 57P0x shutting down /
+#: starting up, 53300 too many connections (the server's or the role's limit).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -34,6 +34,7 @@ from pydantic import AwareDatetime
 from catalogue import importer, search
 from catalogue import repository as repo
 from catalogue import service as svc
+from catalogue.dependencies import DatabaseUrl, TopicPrefix
 from catalogue.schemas import (
     CODE_PATTERN,
     CalendarYearIn,
@@ -61,20 +62,6 @@ from services.identity import CurrentIdentity, Identity, Role, require
 router = APIRouter()
 Admin = Annotated[Identity, Depends(require(Role.ADMIN))]
 Year = Annotated[int, Path(ge=1900, le=2999)]
-
-
-def _topic_prefix(request: Request) -> str:
-    return str(request.app.state.settings.topic_prefix)
-
-
-def _database_url(request: Request) -> str:
-    return str(request.app.state.db.url)
-
-
-#: The prefix of the topics this service writes to (its settings').
-TopicPrefix = Annotated[str, Depends(_topic_prefix)]
-#: The service's database URL, which keys the search index it caches.
-DatabaseUrl = Annotated[str, Depends(_database_url)]
 
 
 def _hit(d: search.Doc, score: float) -> SearchHit:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from payment import repository, service, settlement, vietqr
-from payment.deps import ClientsDep, DatabaseDep, SettingsDep
+from payment.dependencies import ClientsDep, DatabaseDep, SettingsDep
 from payment.domain import access
 from payment.domain.model import PaymentState, RefundState
 from payment.domain.states import OPEN_STATES, BillStatus, RefundStatus

@@ -7,10 +7,11 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from routing import repository as repo
+from routing.dependencies import JourneysDep
 from routing.domain import access
 from routing.domain import model as domain
 from routing.forms import STATUS_LABELS_VI, render_form04, render_form05
@@ -30,7 +31,6 @@ from routing.schemas import (
     TransferIn,
     WorklistPage,
 )
-from routing.service import Journeys
 from routing.settings import Settings
 from services import catalogue_replica
 from services.contracts.routing import NationalStatus
@@ -39,15 +39,6 @@ from services.errors import Invalid, NotFound
 from services.identity import CurrentIdentity, Identity
 
 router = APIRouter(tags=["routing"])
-
-
-def journeys(request: Request, session: SessionDep) -> Journeys:
-    settings: Settings = request.app.state.settings
-    return Journeys(session, settings.topic_prefix)
-
-
-#: the commands on journeys in the request's transaction
-JourneysDep = Annotated[Journeys, Depends(journeys)]
 
 
 def summary(j: Journey) -> JourneySummary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +13,7 @@ from services.db import SessionDep
 from services.identity import CurrentIdentity, Identity
 from services.periods import Period
 from stats import exports, reports
+from stats.dependencies import SettingsDep
 from stats.schemas import II06aReport, IndicatorsReport, QuarterlyReport
 from stats.settings import Settings
 
@@ -22,14 +23,6 @@ From = Annotated[date | None, Query(alias="from", description="first business da
 To = Annotated[date | None, Query(alias="to", description="last business day (YYYY-MM-DD), inclusive")]
 Unit = Annotated[str | None, Query(description="agency id of the subtree's root; default: the leader's unit")]
 Compare = Annotated[int | None, Query(ge=0, le=12, description="earlier periods of equal length to compare")]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _context(settings: Settings, session: AsyncSession, who: Identity, start: date | None, end: date | None,

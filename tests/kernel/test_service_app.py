@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.db import Database
 from services.identity import HEADER, Identity, Role, mint
@@ -89,5 +92,34 @@ async def test_a_database_outage_is_a_503_not_a_500(broker: Broker, monkeypatch:
         )
         assert r.status_code == 503, r.text
         assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["retry-after"] == "2"
+        assert r.json()["type"].endswith("/database-unavailable")
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs a PostgreSQL server (TEST_DATABASE_URL)")
+async def test_a_server_with_no_connection_left_is_a_503_not_a_500(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL's "too many clients" (SQLSTATE 53300), played by a role whose connection limit is 0
+    admin = os.environ["TEST_DATABASE_URL"]
+    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = 'motcua_no_slots'"))
+        if not exists:
+            await conn.execute(text("CREATE ROLE motcua_no_slots LOGIN PASSWORD 'x' CONNECTION LIMIT 0"))
+    await engine.dispose()
+    url = make_url(admin).set(username="motcua_no_slots", password="x").render_as_string(hide_password=False)
+    monkeypatch.setenv("STATS_DATABASE_URL", url)
+    monkeypatch.setenv("STATS_KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap)
+    monkeypatch.setenv("STATS_RELAY_ENABLED", "false")
+    monkeypatch.setenv("STATS_CONSUMERS_ENABLED", "false")
+    module = importlib.import_module("stats.main")
+    settings = module.Settings()
+    token = mint(Identity(subject="admin", role=Role.ADMIN), settings.internal_token_secret.get_secret_value())
+    async with serve(module.build_app(settings)) as client:
+        r = await client.get(
+            "/reports/quarterly", params={"from": "2021-05-16", "to": "2021-08-15"}, headers={HEADER: token}
+        )
+        assert r.status_code == 503, r.text
         assert r.headers["retry-after"] == "2"
         assert r.json()["type"].endswith("/database-unavailable")

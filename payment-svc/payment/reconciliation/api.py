@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from payment import repository
-from payment.deps import SettingsDep
+from payment.dependencies import SettingsDep
 from payment.domain import access
 from payment.domain.model import ONLINE_PROVIDERS
 from payment.reconciliation.service import import_settlement, report

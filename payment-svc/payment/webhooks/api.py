@@ -19,8 +19,8 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from payment import deps, return_page
-from payment.deps import ProvidersDep
+from payment import dependencies, return_page
+from payment.dependencies import ProvidersDep
 from payment.providers import ForeignMerchantError, Reply, SignatureError, WebhookError
 from payment.webhooks import service
 from services.db import SessionDep
@@ -41,11 +41,11 @@ def _client(request: Request) -> str | None:
 
 async def handle(request: Request, name: str) -> Response:
     # The hot path: the application's state is read directly, not through FastAPI's dependency solving.
-    provider = deps.providers_of(request)[name]
+    provider = dependencies.providers_of(request)[name]
     raw = await request.body()
     query = request.scope.get("query_string", b"").decode("latin-1")
     reply = await service.receive(
-        deps.notifications_of(request), provider, raw, query, request.headers, client=_client(request)
+        dependencies.notifications_of(request), provider, raw, query, request.headers, client=_client(request)
     )
     return _response(reply)
 
