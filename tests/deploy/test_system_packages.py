@@ -152,7 +152,9 @@ def test_without_apt_get_it_names_what_is_missing(machine: Machine) -> None:
 
 def test_make_run_and_make_test_check_the_packages_first() -> None:
     for target, profile in (("run", "run"), ("test", "test")):
-        steps = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True)
+        steps = subprocess.run(
+            ["make", "--no-print-directory", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, check=True
+        )
         commands = steps.stdout.splitlines()
         assert commands[0].endswith(f"deploy/system-packages.sh {profile}"), commands
         assert any(c.endswith("-m venv .venv") for c in commands[1:]), commands
